@@ -1,0 +1,135 @@
+"""Command line: a thin layer over the library.
+
+Every user error (bad scenario, bad override, unusable --out) is printed as one line
+``sn-sim: error: <file>: <key>: <reason>`` with exit code 2 and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sn_sim.errors import SnSimError
+
+
+def _add_scenario_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario TOML file (see scenarios/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any scenario key, e.g. --set strategy.mix.police=0.5 (repeatable)")
+    p.add_argument("--scale", type=float, default=None, metavar="K",
+                   help="simulate K agents per inhabitant (0 < K <= 1); rates stay per-capita correct")
+
+
+def _load(args):
+    from sn_sim.scenario import load_scenario
+
+    overrides = list(args.overrides)
+    if args.scale is not None:
+        overrides.append(f"population.scale={args.scale}")
+    return load_scenario(args.scenario, overrides)
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from sn_sim.api import run
+    from sn_sim.results import check_output_dir
+
+    scenario = _load(args)
+    if args.replicates < 1:
+        raise SnSimError(f"--replicates: must be at least 1 (got {args.replicates})")
+    out = Path(args.out) if args.out else Path("runs") / scenario.name
+    check_output_dir(out, args.force)  # fail before simulating, not after
+    n_weeks = (scenario.calendar.end - scenario.calendar.start).days // 7 + 1
+    with tqdm(total=n_weeks * args.replicates, unit="week", desc=scenario.name,
+              disable=args.quiet, dynamic_ncols=True) as bar:
+        results = run(scenario, seed=args.seed, replicates=args.replicates, progress=bar.update)
+    results.save(out, force=args.force, plots=not args.no_plots)
+    if not args.quiet:
+        m = results.manifest
+        print(f"wrote {out}/ (panel.parquet, blocks.parquet, manifest.json"
+              f"{', plots/' if not args.no_plots else ''}) in {m['wall_time_s']:.1f} s; "
+              f"scenario hash {m['scenario_hash'][:12]}")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from sn_sim.scenario import scenario_json_schema
+
+    if args.markdown:
+        from sn_sim.schema_doc import parameter_table
+
+        print(parameter_table())
+    else:
+        print(json.dumps(scenario_json_schema(), indent=2, default=str))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    scenario = _load(args)
+    print(f"{args.scenario}: ok ({scenario.name}, hash {scenario.digest()[:12]})")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from sn_sim.bench import benchmark
+
+    benchmark(args.scenario, scale=args.scale, weeks=args.weeks, seed=args.seed)
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors (exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sn-sim", description="Safe Neighborhood (Barrio Seguro) agent-based model")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="simulate a scenario and write panel, blocks, manifest and plots")
+    _add_scenario_args(p)
+    p.add_argument("--replicates", type=int, default=1, metavar="N", help="independent replicates (default 1)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="root seed (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/<scenario name>)")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("schema", help="print the scenario JSON schema (descriptions, units, ranges, sources)")
+    p.add_argument("--markdown", action="store_true", help="print the parameter table used in docs/ODD.md")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("validate", help="check a scenario file and its overrides without running it")
+    _add_scenario_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("bench", help="resident-steps per second and memory per resident")
+    p.add_argument("scenario", nargs="?", default=None, help="scenario (default: the packaged national rollout)")
+    p.add_argument("--scale", type=float, default=1.0, help="agents per inhabitant (default 1, i.e. 1:1)")
+    p.add_argument("--weeks", type=int, default=None, help="simulate only this many weeks (default: whole calendar)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SnSimError as exc:
+        print(f"sn-sim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sn-sim: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Neighbourhoods and their blocks: the places where people live and offences happen.
+
+Every neighbourhood is a grid of ``block_rows x block_cols`` blocks (≈60, the reported size).
+Neighbourhoods of one city sit side by side in a row, so the last column of one touches the
+first column of the next: offenders can roam, be displaced or be deterred across that border.
+Block fields are stored as ``(n_neighbourhoods, n_blocks)`` arrays; ``block_layer`` turns one
+neighbourhood's row into the 2-D map the app draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sn_sim.scenario import Scenario
+
+
+@dataclass
+class Geography:
+    """Static description of the candidate pool: who is where, and who touches whom."""
+
+    names: list[str]              # "Comas-03"
+    district: np.ndarray          # (n,) int16 index into district_names
+    district_names: list[str]
+    city_names: list[str]
+    city: np.ndarray              # (n,) int16 index into city_names
+    lima: np.ndarray              # (n,) bool, in Lima Metropolitana
+    inhabitants: np.ndarray       # (n,) int64, persons represented
+    crime_level: np.ndarray       # (n,) float64, district level x neighbourhood deprivation
+    deprivation: np.ndarray       # (n,) float64, log-multiplier, mean 0
+    former_prisoner_share: np.ndarray  # (n,) float64
+    rows: int
+    cols: int
+    adjacent: list[np.ndarray]    # neighbourhood -> neighbouring neighbourhoods (same city, side by side)
+    block_neighbours: np.ndarray  # (n*B, 8) int32 global block ids of Moore neighbours, -1 = none
+    block_decay: np.ndarray       # (B, B) float32 journey-to-crime weight from home block to target block
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    @property
+    def blocks_per_neighbourhood(self) -> int:
+        return self.rows * self.cols
+
+
+def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
+    pop = scenario.population
+    district_names = [d.name for d in scenario.districts]
+    city_names = sorted({d.city for d in scenario.districts})
+    names, district, city, lima, level = [], [], [], [], []
+    for di, d in enumerate(scenario.districts):
+        for k in range(d.neighbourhoods):
+            names.append(f"{d.name}-{k + 1:02d}")
+            district.append(di)
+            city.append(city_names.index(d.city))
+            lima.append(d.lima)
+            level.append(d.crime_level)
+    n = len(names)
+    district = np.array(district, dtype=np.int16)
+    city = np.array(city, dtype=np.int16)
+    inhabitants = rng.integers(pop.inhabitants_min, pop.inhabitants_max + 1, size=n).astype(np.int64)
+    # Deprivation: a latent neighbourhood disadvantage that raises offending and risk together
+    # (Sampson et al. 1997: concentrated disadvantage).
+    deprivation = rng.normal(0.0, pop.deprivation_sd, size=n)
+    crime_level = np.array(level) * np.exp(deprivation)
+    # Former-prisoner share varies with deprivation; it is one of the selection criteria.
+    fp = pop.former_prisoner_share * np.exp(deprivation + rng.normal(0.0, 0.3, size=n))
+    fp = np.clip(fp, 0.0, 0.5)
+
+    rows, cols = pop.block_rows, pop.block_cols
+    B = rows * cols
+
+    # Neighbourhoods of one city form a row, in pool order.
+    adjacent: list[list[int]] = [[] for _ in range(n)]
+    left_of = np.full(n, -1)
+    for c in range(len(city_names)):
+        members = np.flatnonzero(city == c)
+        for a, b in zip(members[:-1], members[1:]):
+            adjacent[a].append(b)
+            adjacent[b].append(a)
+            left_of[b] = a
+
+    # Moore neighbours of each block, crossing into the next neighbourhood of the same city.
+    r, cc = np.divmod(np.arange(B), cols)
+    nbrs = np.full((n * B, 8), -1, dtype=np.int32)
+    right_of = np.full(n, -1)
+    for b_, a_ in enumerate(left_of):
+        if a_ >= 0:
+            right_of[a_] = b_
+    offsets = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+    for k, (dr, dc) in enumerate(offsets):
+        rr, c2 = r + dr, cc + dc
+        inside_rows = (rr >= 0) & (rr < rows)
+        for h in range(n):
+            target_h = np.full(B, h)
+            col = c2.copy()
+            target_h[col < 0] = left_of[h]
+            col[col < 0] += cols
+            target_h[col >= cols] = right_of[h]
+            col[col >= cols] -= cols
+            ok = inside_rows & (target_h >= 0)
+            ids = np.where(ok, target_h * B + np.clip(rr, 0, rows - 1) * cols + col, -1)
+            nbrs[h * B:(h + 1) * B, k] = ids
+
+    # Journey to crime: offending decays with distance from home (Bernasco 2010).
+    dist = np.hypot(r[:, None] - r[None, :], cc[:, None] - cc[None, :])
+    decay = np.exp(-dist / 2.0).astype(np.float32)
+
+    return Geography(
+        names=names, district=district, district_names=district_names, city_names=city_names,
+        city=city, lima=np.array(lima, dtype=bool), inhabitants=inhabitants, crime_level=crime_level,
+        deprivation=deprivation, former_prisoner_share=fp, rows=rows, cols=cols,
+        adjacent=[np.array(a, dtype=np.int64) for a in adjacent], block_neighbours=nbrs, block_decay=decay,
+    )
+
+
+@dataclass
+class Blocks:
+    """Block fields, shape (n_neighbourhoods, blocks_per_neighbourhood).
+
+    ``attractiveness`` is static (heavy-tailed, Pareto) and ``repeat`` is the dynamic part
+    raised by each offence and decaying weekly (Short et al. 2008).
+    """
+
+    attractiveness: np.ndarray   # float64, static, mean 1
+    repeat: np.ndarray           # float64, dynamic attractiveness
+    space_condition: np.ndarray  # float64 in [0, 1]: lit, maintained public space; disorder = 1 - condition
+    outlets: np.ndarray          # int16, alcohol outlets
+    patrol_hours: np.ndarray     # float64, this week's patrol hours
+    recorded_crime: np.ndarray   # float64, exponentially weighted recorded offences (what police see)
+    offences_year: np.ndarray    # int64, offences this calendar year (agent units)
+    recovered: np.ndarray        # bool, public space recovered by the Strategy
+
+    @classmethod
+    def create(cls, scenario: Scenario, geo: Geography, rng: np.random.Generator) -> "Blocks":
+        shape = (geo.n, geo.blocks_per_neighbourhood)
+        a = scenario.crime.attractiveness_shape
+        # Pareto (Lomax + 1) scaled to mean 1: a few blocks attract most offending.
+        attractiveness = (rng.pareto(a, size=shape) + 1.0) * (a - 1.0) / a
+        condition = np.clip(rng.beta(4, 4, size=shape) - 0.15 * geo.deprivation[:, None], 0.0, 1.0)
+        outlets = rng.poisson(scenario.community.outlets_per_block * attractiveness.clip(0.3, 3.0)).astype(np.int16)
+        return cls(
+            attractiveness=attractiveness,
+            repeat=np.zeros(shape),
+            space_condition=condition,
+            outlets=outlets,
+            patrol_hours=np.zeros(shape),
+            recorded_crime=np.zeros(shape),
+            offences_year=np.zeros(shape, dtype=np.int64),
+            recovered=np.zeros(shape, dtype=bool),
+        )
+
+    @property
+    def disorder(self) -> np.ndarray:
+        return 1.0 - self.space_condition
+
+
+def block_layer(values: np.ndarray, geo: Geography, neighbourhood: int) -> np.ndarray:
+    """One neighbourhood's block field as a (rows, cols) map."""
+    return np.asarray(values[neighbourhood]).reshape(geo.rows, geo.cols)

@@ -1,0 +1,166 @@
+"""Residents and youth as a structure of arrays.
+
+A 1:1 national run holds millions of people, so residents are not Python objects: each
+attribute is one compact numpy array, and people are sorted by neighbourhood and then by
+home block so that a neighbourhood or a block is a contiguous slice. ``Residents.person(i)``
+gives a read-only per-person view for inspection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from sn_sim.geography import Geography
+from sn_sim.scenario import Scenario
+
+# Gang states of youth (Howell & Egley 2005 developmental stages, coarsened).
+GANG_NONE, GANG_AT_RISK, GANG_INVOLVED = 0, 1, 2
+NO_PROGRAM = -1
+NEVER = np.int16(-32768)  # "no such week" in int16 week fields
+
+
+@dataclass
+class Residents:
+    """One entry per simulated person. Shapes are (N,); N = sum of agents per neighbourhood."""
+
+    neighbourhood: np.ndarray      # uint16
+    block: np.ndarray              # int32, global block id = neighbourhood * B + local block
+    age: np.ndarray                # uint8, years
+    female: np.ndarray             # bool
+    risk: np.ndarray               # float32, risk-factor score in [0, 1]
+    gang: np.ndarray               # uint8, GANG_* (meaningful for youth and former youth)
+    trust: np.ndarray              # float32, trust in police score in [0, 1]
+    trust_anchor: np.ndarray       # float32, personal long-run trust level
+    insecurity: np.ndarray         # float32, perceived insecurity score in [0, 1]
+    insecurity_anchor: np.ndarray  # float32, personal baseline insecurity
+    junta: np.ndarray              # bool, member of a junta vecinal
+    program: np.ndarray            # int8, enrolled program id or NO_PROGRAM
+    program_weeks_left: np.ndarray  # uint8
+    beneficiary: np.ndarray        # bool, ever enrolled in a program or workshop
+    last_victim_week: np.ndarray   # int16, model week of latest victimisation, NEVER if none
+    last_reported: np.ndarray      # bool, latest victimisation was reported
+    released_week: np.ndarray      # int16, week the person is free again (incarcerated while > now)
+    former_prisoner: np.ndarray    # bool
+    propensity: np.ndarray         # float32, weekly offence-attempt probability (derived, cached)
+
+    @property
+    def n(self) -> int:
+        return self.age.shape[0]
+
+    def nbytes(self) -> int:
+        return sum(getattr(self, f.name).nbytes for f in fields(self))
+
+    def person(self, i: int) -> dict:
+        """A read-only view of person ``i`` (for inspection, tests and the app)."""
+        return {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
+
+
+@dataclass
+class Layout:
+    """Where each neighbourhood's and block's residents live in the arrays."""
+
+    nb_start: np.ndarray     # (n+1,) int64
+    block_start: np.ndarray  # (n*B+1,) int64
+
+    def neighbourhood_slice(self, h: int) -> slice:
+        return slice(int(self.nb_start[h]), int(self.nb_start[h + 1]))
+
+
+def agents_per_neighbourhood(geo: Geography, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Agents simulated per neighbourhood: inhabitants x scale, stochastically rounded, at least 1 per block."""
+    expected = geo.inhabitants * scale
+    base = np.floor(expected)
+    counts = base + (rng.random(geo.n) < (expected - base))
+    return np.maximum(counts.astype(np.int64), geo.blocks_per_neighbourhood)
+
+
+def sample_ages(n: int, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
+    pop, youth = scenario.population, scenario.youth
+    adult_share = max(0.0, 1.0 - pop.share_children - pop.share_youth - pop.share_elderly)
+    groups = [
+        (0, youth.min_age - 1, pop.share_children),
+        (youth.min_age, youth.max_age, pop.share_youth),
+        (youth.max_age + 1, 64, adult_share),
+        (65, 90, pop.share_elderly),
+    ]
+    shares = np.array([g[2] for g in groups], dtype=float)
+    shares /= shares.sum()
+    which = rng.choice(len(groups), size=n, p=shares)
+    lo = np.array([g[0] for g in groups])[which]
+    hi = np.array([g[1] for g in groups])[which]
+    return (lo + np.floor(rng.random(n) * (hi - lo + 1))).astype(np.uint8)
+
+
+def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generator) -> tuple[Residents, Layout]:
+    pop = scenario.population
+    B = geo.blocks_per_neighbourhood
+    counts = agents_per_neighbourhood(geo, pop.scale, rng)
+    N = int(counts.sum())
+    nb = np.repeat(np.arange(geo.n, dtype=np.uint16), counts)
+    # Home blocks: uniform within the neighbourhood, then sort so blocks are contiguous.
+    local = rng.integers(0, B, size=N)
+    block = (nb.astype(np.int64) * B + local)
+    order = np.argsort(block, kind="stable")
+    block = block[order].astype(np.int32)
+    nb = nb[order]
+
+    age = sample_ages(N, scenario, rng)
+    female = rng.random(N) < 0.5
+    # Risk factors: Beta around the mean, shifted by neighbourhood deprivation.
+    m = np.clip(pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0.02, 0.95)
+    k = pop.risk_concentration
+    risk = rng.beta(m * k, (1 - m) * k).astype(np.float32)
+
+    youth_mask = (age >= scenario.youth.min_age) & (age <= scenario.youth.max_age)
+    gang = np.zeros(N, dtype=np.uint8)
+    # Initial gang states follow risk: the riskiest youth are the ones already involved.
+    u = rng.random(N)
+    p_inv = np.clip(scenario.youth.initial_involved * 2 * risk / pop.risk_mean * 0.5 * np.exp(geo.deprivation[nb]), 0, 1)
+    p_risk = np.clip(scenario.youth.initial_at_risk * risk / pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0, 1)
+    gang[youth_mask & (u < p_inv)] = GANG_INVOLVED
+    gang[youth_mask & (u >= p_inv) & (u < p_inv + p_risk)] = GANG_AT_RISK
+
+    trust = rng.beta(scenario.trust.initial_a, scenario.trust.initial_b, size=N).astype(np.float32)
+    insecurity = rng.beta(scenario.insecurity.initial_a, scenario.insecurity.initial_b, size=N).astype(np.float32)
+    adult = age >= 18
+    junta = adult & (rng.random(N) < scenario.community.initial_junta_share)
+    former = adult & (rng.random(N) < geo.former_prisoner_share[nb] * (1 + (~female)))  # mostly men
+
+    residents = Residents(
+        neighbourhood=nb,
+        block=block,
+        age=age,
+        female=female,
+        risk=risk,
+        gang=gang,
+        trust=trust,
+        trust_anchor=trust.copy(),
+        insecurity=insecurity,
+        insecurity_anchor=insecurity.copy(),
+        junta=junta,
+        program=np.full(N, NO_PROGRAM, dtype=np.int8),
+        program_weeks_left=np.zeros(N, dtype=np.uint8),
+        beneficiary=np.zeros(N, dtype=bool),
+        last_victim_week=np.full(N, NEVER, dtype=np.int16),
+        last_reported=np.zeros(N, dtype=bool),
+        released_week=np.full(N, NEVER, dtype=np.int16),
+        former_prisoner=former,
+        propensity=np.zeros(N, dtype=np.float32),
+    )
+    nb_start = np.concatenate([[0], np.cumsum(counts)])
+    block_counts = np.bincount(block, minlength=geo.n * B)
+    block_start = np.concatenate([[0], np.cumsum(block_counts)])
+    return residents, Layout(nb_start=nb_start, block_start=block_start)
+
+
+def age_crime_curve(scenario: Scenario) -> np.ndarray:
+    """Relative offending by age 0..255 (Farrington 1986): steep rise, slow decline; zero under 12."""
+    c = scenario.crime
+    ages = np.arange(256, dtype=float)
+    rise = np.exp(-0.5 * ((ages - c.age_peak) / (c.age_spread / 2.5)) ** 2)
+    fall = np.exp(-0.5 * ((ages - c.age_peak) / c.age_spread) ** 2)
+    curve = np.where(ages < c.age_peak, rise, fall)
+    curve[ages < scenario.youth.min_age] = 0.0
+    return curve.astype(np.float32)

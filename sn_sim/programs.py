@@ -1,0 +1,223 @@
+"""Social prevention: sectoral programs and Culture Points organisations.
+
+Sectoral programs (education, health, labour, social inclusion, justice) buy enrolments with
+the social pillar's money. Each enrolment lasts ``dose_weeks``; a completed one lowers the
+participant's risk-factor score by ``risk_reduction`` after ``effect_lag_weeks`` (effect sizes
+from the evaluation literature, see docs/ODD.md: Tolan et al. 2014; Heller et al. 2017; Heller
+2014; Lipsey 2009). Targeting picks eligible people at random and accepts them with a
+probability that rises with their risk (programs aimed at youth at risk reach mostly, not only,
+the riskiest).
+
+Culture Points organisations (Ministry of Culture) are Mesa agents: trained in a first stage,
+some financed, and the financed ones run workshops of several weekly sessions for youth and
+one-off cultural activities that also bring public space back into use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from sn_sim.crime import refresh_propensity
+from sn_sim.population import GANG_NONE, NO_PROGRAM
+
+if TYPE_CHECKING:
+    from sn_sim.model import SafeNeighbourhoodModel
+
+
+class SectoralPrograms:
+    """Enrolment, progress and completion of every program, vectorised over participants."""
+
+    def __init__(self, model: "SafeNeighbourhoodModel"):
+        self.model = model
+        s = model.params
+        self.names = list(s.programs)
+        self.culture_id = len(self.names)  # Culture Points workshops use the next id
+        specs = list(s.programs.values())
+        self.risk_reduction = np.array([p.risk_reduction for p in specs] + [s.culture_points.risk_reduction])
+        self.completion = np.array([p.completion for p in specs] + [s.culture_points.completion])
+        self.lag = np.array([p.effect_lag_weeks for p in specs] + [0])
+        self.enrolled = np.zeros(0, dtype=np.int64)
+        self.pending_idx = np.zeros(0, dtype=np.int64)
+        self.pending_week = np.zeros(0, dtype=np.int64)
+        self.pending_factor = np.zeros(0, dtype=np.float32)
+
+    def eligible_accept(self, who: np.ndarray, target: str) -> np.ndarray:
+        r, y = self.model.residents, self.model.params.youth
+        age = r.age[who]
+        free = (r.program[who] == NO_PROGRAM) & (r.released_week[who] <= self.model.week)
+        youth = (age >= y.min_age) & (age <= y.max_age)
+        if target == "youth_at_risk":
+            ok = youth & free
+            accept = np.where(r.gang[who] != GANG_NONE, 1.0, r.risk[who])
+        elif target == "youth":
+            ok, accept = youth & free, np.ones(who.size)
+        elif target == "adults":
+            ok, accept = (age > y.max_age) & free, np.ones(who.size)
+        else:  # residents
+            ok, accept = (age >= y.min_age) & free, np.ones(who.size)
+        return ok & (self.model.rng.random(who.size) < accept)
+
+    def enrol(self, h: int, program_id: int, n_agents: int, target: str, dose_weeks: int) -> int:
+        """Enrol up to ``n_agents`` people of neighbourhood ``h``; returns how many were enrolled."""
+        if n_agents <= 0:
+            return 0
+        model, r = self.model, self.model.residents
+        sl = model.layout.neighbourhood_slice(h)
+        chosen = np.zeros(0, dtype=np.int64)
+        for _ in range(4):  # rejection sampling: O(enrolments), not O(residents)
+            draw = model.rng.integers(sl.start, sl.stop, size=max(8 * n_agents, 32))
+            draw = draw[self.eligible_accept(draw, target) & ~np.isin(draw, chosen)]
+            _, first = np.unique(draw, return_index=True)
+            chosen = np.concatenate([chosen, draw[np.sort(first)]])[:n_agents]
+            if chosen.size >= n_agents:
+                break
+        r.program[chosen] = program_id
+        r.program_weeks_left[chosen] = dose_weeks
+        new = chosen[~r.beneficiary[chosen]]
+        r.beneficiary[chosen] = True
+        model.state.beneficiaries[h] += new.size / model.params.population.scale
+        self.enrolled = np.concatenate([self.enrolled, chosen])
+        return int(chosen.size)
+
+    def enrol_sectoral(self, enrolments: np.ndarray) -> None:
+        """``enrolments``: (n, K) enrolments bought this week, in inhabitant units."""
+        model = self.model
+        specs = list(model.params.programs.values())
+        agents = model.to_agents(enrolments)
+        for h, k in zip(*np.nonzero(agents)):
+            got = self.enrol(h, k, int(agents[h, k]), specs[k].target, specs[k].dose_weeks)
+            model.tally.enrolments[h] += got / model.params.population.scale
+
+    def step(self) -> None:
+        """Advance enrolments; completed ones schedule their effect; due effects apply."""
+        model, r = self.model, self.model.residents
+        e = self.enrolled
+        e = e[r.program[e] != NO_PROGRAM]  # arrested participants left
+        r.program_weeks_left[e] -= 1
+        done = e[r.program_weeks_left[e] == 0]
+        if done.size:
+            pid = r.program[done].astype(np.int64)
+            completed = model.rng.random(done.size) < self.completion[pid]
+            c = done[completed]
+            self.pending_idx = np.concatenate([self.pending_idx, c])
+            self.pending_week = np.concatenate([self.pending_week, model.week + self.lag[pid[completed]]])
+            self.pending_factor = np.concatenate(
+                [self.pending_factor, (1 - self.risk_reduction[pid[completed]]).astype(np.float32)])
+            r.program[done] = NO_PROGRAM
+            e = e[r.program[e] != NO_PROGRAM]
+        self.enrolled = e
+        due = self.pending_week <= model.week
+        if due.any():
+            idx = self.pending_idx[due]
+            np.multiply.at(r.risk, idx, self.pending_factor[due])
+            refresh_propensity(model, np.unique(idx))
+            keep = ~due
+            self.pending_idx, self.pending_week, self.pending_factor = (
+                self.pending_idx[keep], self.pending_week[keep], self.pending_factor[keep])
+
+    def in_programs(self) -> np.ndarray:
+        r = self.model.residents
+        e = self.enrolled
+        return np.bincount(r.neighbourhood[e], minlength=self.model.geo.n) / self.model.params.population.scale
+
+
+def _spread(total: int, parts: int) -> list[int]:
+    """Split an integer total as evenly as possible (largest remainder)."""
+    base, extra = divmod(total, parts) if parts else (0, 0)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def _weeks_between(model: "SafeNeighbourhoodModel", start: dt.date, end: dt.date, count: int, length: int = 1) -> list[int]:
+    first, last = model.week_of(start), max(model.week_of(end) - length + 1, model.week_of(start))
+    if count <= 0:
+        return []
+    return [int(round(w)) for w in np.linspace(first, last, count)]
+
+
+class CultureOrganisation(mesa.Agent):
+    """A community cultural organisation recognised as a Culture Point (Ministry of Culture).
+
+    Stages: registered -> trained (first stage) -> financed (project selected) -> runs its
+    scheduled workshops and one-off activities in its home neighbourhood.
+    """
+
+    def __init__(self, model: "SafeNeighbourhoodModel", district: str, neighbourhood: int):
+        super().__init__(model)
+        self.district = district
+        self.neighbourhood = neighbourhood
+        self.stage = "registered"
+        self.workshop_weeks: list[int] = []
+        self.activity_weeks: list[int] = []
+
+    def finance(self, workshops: int, activities: int) -> None:
+        cp = self.model.params.culture_points
+        self.stage = "financed"
+        self.workshop_weeks = _weeks_between(self.model, cp.financing_start, cp.financing_end, workshops,
+                                             cp.sessions_per_workshop)
+        self.activity_weeks = _weeks_between(self.model, cp.financing_start, cp.financing_end, activities)
+        self.model.tally.cost_in_kind[self.neighbourhood] += cp.cost_per_project
+
+    def step(self) -> None:
+        model, cp, h = self.model, self.model.params.culture_points, self.neighbourhood
+        scale = model.params.population.scale
+        for _ in range(self.workshop_weeks.count(model.week)):
+            agents = int(model.to_agents(np.array([cp.participants_per_workshop]))[0])
+            got = model.programs.enrol(h, model.programs.culture_id, agents, "youth", cp.sessions_per_workshop)
+            model.tally.culture_workshops[h] += 1
+            model.tally.culture_workshop_participants[h] += got / scale
+        for _ in range(self.activity_weeks.count(model.week)):
+            model.tally.culture_activities[h] += 1
+            model.tally.culture_activity_participants[h] += cp.participants_per_activity
+            b = int(np.argmax(model.blocks.disorder[h]))
+            model.blocks.space_condition[h, b] = min(model.blocks.space_condition[h, b] + cp.space_use_gain, 1.0)
+
+
+class CulturePoints:
+    """The Ministry of Culture's partnership: creates, trains and finances organisations."""
+
+    def __init__(self, model: "SafeNeighbourhoodModel"):
+        self.model = model
+        self.orgs: list[CultureOrganisation] = []
+        cp = model.params.culture_points
+        self.training_week = model.week_of(cp.training_start)
+        self.financing_week = model.week_of(cp.financing_start)
+
+    def _home(self, district: str) -> int:
+        geo, st = self.model.geo, self.model.state
+        members = np.flatnonzero(np.array(geo.district_names)[geo.district] == district)
+        treated = members[st.cohort_year[members] > 0]
+        pool = treated if treated.size else members
+        # Where insecurity bites hardest: the most recorded crime per inhabitant.
+        crime = self.model.blocks.recorded_crime[pool].sum(axis=1) / geo.inhabitants[pool]
+        return int(pool[np.argmax(crime)])
+
+    def step(self) -> None:
+        model, cp = self.model, self.model.params.culture_points
+        if not cp.districts:
+            return
+        if model.week == self.training_week:
+            for d, k in zip(cp.districts, _spread(cp.orgs_trained, len(cp.districts))):
+                for _ in range(k):
+                    org = CultureOrganisation(model, d, self._home(d))
+                    org.stage = "trained"
+                    self.orgs.append(org)
+            for org in self.orgs:
+                model.state.culture_orgs_trained[org.neighbourhood] += 1
+        if model.week == self.financing_week:
+            chosen = []
+            for d in cp.districts:
+                trained = [o for o in self.orgs if o.district == d]
+                picks = model.rng.permutation(len(trained))[: cp.projects_per_district]
+                chosen += [trained[i] for i in picks]
+            workshops = _spread(int(round(cp.workshops_per_project * len(chosen))), len(chosen))
+            activities = _spread(int(round(cp.activities_per_project * len(chosen))), len(chosen))
+            for org, w, a in zip(chosen, workshops, activities):
+                org.finance(w, a)
+                model.state.culture_projects_financed[org.neighbourhood] += 1
+        for org in self.orgs:
+            if org.stage == "financed":
+                org.step()

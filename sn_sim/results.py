@@ -1,0 +1,240 @@
+"""Results of a run: the weekly panel, block-year crime counts and the manifest.
+
+``PanelRecorder`` collects one row per neighbourhood per week into preallocated arrays (much
+cheaper than Mesa's per-agent DataCollector at this size); ``Results`` holds the tidy frames of
+all replicates and writes them atomically: everything goes to a temporary sibling directory
+that is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from sn_sim.errors import OutputError
+from sn_sim.population import GANG_AT_RISK, GANG_INVOLVED
+from sn_sim.strategy import STAGES
+
+if TYPE_CHECKING:
+    from sn_sim.model import SafeNeighbourhoodModel
+
+# Per-week flows copied from the tally: panel column <- tally field.
+FLOW_COLUMNS = {
+    "offences": "offences",
+    "property_offences": "property_offences",
+    "violent_offences": "violent_offences",
+    "homicides": "homicides",
+    "recorded_crimes": "recorded_crimes",
+    "victims": "victims",
+    "arrests": "arrests",
+    "displaced_offences": "displaced",
+    "patrol_hours": "patrol_hours",
+    "hot_zone_patrol_hours": "hot_zone_hours",
+    "community_contacts": "contacts",
+    "intelligence_operations": "operations",
+    "alcohol_operations": "alcohol_operations",
+    "spaces_recovered": "spaces_recovered",
+    "program_enrolments": "enrolments",
+    "activities_police": "activities_police",
+    "activities_social": "activities_social",
+    "activities_community": "activities_community",
+    "culture_workshops": "culture_workshops",
+    "culture_workshop_participants": "culture_workshop_participants",
+    "culture_activities": "culture_activities",
+    "culture_activity_participants": "culture_activity_participants",
+    "cost_usd": "cost",
+    "cost_in_kind_usd": "cost_in_kind",
+}
+STOCK_COLUMNS = [
+    "stage_code", "is_control", "population", "incarcerated", "victimisation_12m", "trust_police",
+    "insecurity", "reporting_rate", "youth", "youth_at_risk", "youth_in_gangs", "in_programs",
+    "collective_efficacy", "junta_members", "alcohol_consumption", "beneficiaries_to_date",
+    "culture_orgs_trained", "culture_projects_financed",
+]
+
+
+class PanelRecorder:
+    def __init__(self, model: "SafeNeighbourhoodModel"):
+        self.model = model
+        T, n = model.n_weeks, model.geo.n
+        self.columns = {c: np.zeros((T, n)) for c in list(FLOW_COLUMNS) + STOCK_COLUMNS}
+        self.block_rows: list[pd.DataFrame] = []
+
+    def _reduce(self, x: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(x, self.model.layout.nb_start[:-1], dtype=np.int64).astype(float)
+
+    def record_week(self) -> None:
+        m = self.model
+        w, r, st, t = m.week, m.residents, m.state, m.tally
+        scale = m.params.population.scale
+        cols = self.columns
+        for col, name in FLOW_COLUMNS.items():
+            cols[col][w] = getattr(t, name)
+        cols["stage_code"][w] = st.stage
+        cols["is_control"][w] = st.is_control & (st.cohort_year == 0)
+        cols["population"][w] = m.layout_inhabitants
+
+        # Survey-style rates, as INEI defines them (see docs/data_dictionary.md).
+        free = r.released_week <= w
+        home15 = m.age15 & free
+        recent = (w - r.last_victim_week.astype(np.int32)) < 52
+        victims15 = recent & home15
+        n15 = np.maximum(self._reduce(home15), 1)
+        nv = self._reduce(victims15)
+        cols["victimisation_12m"][w] = nv / n15
+        cols["reporting_rate"][w] = np.where(nv > 0, self._reduce(victims15 & r.last_reported) / np.maximum(nv, 1), np.nan)
+        adults = m.adult & free
+        cols["trust_police"][w] = self._reduce(adults & (r.trust >= m.params.trust.threshold)) / np.maximum(self._reduce(adults), 1)
+        cols["insecurity"][w] = self._reduce(home15 & (r.insecurity >= m.params.insecurity.threshold)) / n15
+        cols["incarcerated"][w] = self._reduce(~free) / scale
+        cols["junta_members"][w] = self._reduce(r.junta) / scale
+
+        yi = m.youth_idx
+        nb = r.neighbourhood[yi]
+        g = r.gang[yi]
+        n = m.geo.n
+        cols["youth"][w] = np.bincount(nb, minlength=n) / scale
+        cols["youth_at_risk"][w] = np.bincount(nb, weights=g == GANG_AT_RISK, minlength=n) / scale
+        cols["youth_in_gangs"][w] = np.bincount(nb, weights=g == GANG_INVOLVED, minlength=n) / scale
+        cols["in_programs"][w] = m.programs.in_programs()
+        cols["collective_efficacy"][w] = st.efficacy
+        cols["alcohol_consumption"][w] = st.alcohol
+        cols["beneficiaries_to_date"][w] = st.beneficiaries
+        cols["culture_orgs_trained"][w] = st.culture_orgs_trained
+        cols["culture_projects_financed"][w] = st.culture_projects_financed
+
+    def close_year(self, year: int) -> None:
+        """Block-level offences of the closing calendar year (for hot spots and concentration curves)."""
+        m = self.model
+        blocks = m.blocks
+        n, B = blocks.offences_year.shape
+        rows, cols = np.divmod(np.arange(B), m.geo.cols)
+        self.block_rows.append(pd.DataFrame({
+            "year": np.int16(year),
+            "neighbourhood": np.repeat(np.arange(n, dtype=np.int32), B),
+            "block": np.tile(np.arange(B, dtype=np.int16), n),
+            "row": np.tile(rows.astype(np.int16), n),
+            "col": np.tile(cols.astype(np.int16), n),
+            "offences": blocks.offences_year.ravel() / m.params.population.scale,
+            "patrol_hours_last_week": blocks.patrol_hours.ravel(),
+            "space_recovered": blocks.recovered.ravel(),
+        }))
+        blocks.offences_year[:] = 0
+
+    def panel(self, scenario_name: str, replicate: int, seed: int) -> pd.DataFrame:
+        m = self.model
+        T, n = m.n_weeks, m.geo.n
+        st = m.state
+        dates = pd.to_datetime([m.start + dt.timedelta(weeks=w) for w in range(T)])
+        cohort = st.cohort_year.astype(float)
+        cohort[cohort == 0] = np.nan
+        district = pd.Categorical(np.array(m.geo.district_names)[m.geo.district])
+        city = pd.Categorical(np.array(m.geo.city_names)[m.geo.city])
+        df = pd.DataFrame({
+            "scenario": scenario_name,
+            "replicate": np.int32(replicate),
+            "seed": np.int64(seed),
+            "week": np.repeat(np.arange(T, dtype=np.int32), n),
+            "date": np.repeat(dates, n),
+            "neighbourhood": np.tile(np.arange(n, dtype=np.int32), T),
+            "neighbourhood_name": pd.Categorical(np.tile(m.geo.names, T)),
+            "district": np.tile(district, T),
+            "city": np.tile(city, T),
+            "lima": np.tile(m.geo.lima, T),
+            "treated": np.tile(st.cohort_year > 0, T),
+            "cohort_year": pd.array(np.tile(cohort, T), dtype="Int16"),
+        })
+        stage_code = self.columns["stage_code"].astype(np.int8).ravel()
+        df["stage"] = pd.Categorical.from_codes(stage_code, categories=list(STAGES))
+        for c in STOCK_COLUMNS + list(FLOW_COLUMNS):
+            if c == "stage_code":
+                continue
+            df[c] = self.columns[c].ravel()
+        df["is_control"] = df["is_control"].astype(bool)
+        df["offences_per_1000"] = 1000 * df["offences"] / df["population"]
+        df["activities_culture"] = df["culture_workshops"] + df["culture_activities"]
+        df["activities"] = df[["activities_police", "activities_social", "activities_community", "activities_culture"]].sum(axis=1)
+        df["cost_to_date_usd"] = df.groupby("neighbourhood", observed=True)["cost_usd"].cumsum()
+        df["spaces_recovered_to_date"] = df.groupby("neighbourhood", observed=True)["spaces_recovered"].cumsum()
+        return df
+
+    def blocks(self, replicate: int) -> pd.DataFrame:
+        if not self.block_rows:
+            return pd.DataFrame()
+        df = pd.concat(self.block_rows, ignore_index=True)
+        df.insert(0, "replicate", np.int32(replicate))
+        return df
+
+
+@dataclass
+class Results:
+    """Everything one ``run`` produced.
+
+    Attributes
+    ----------
+    panel : DataFrame, one row per replicate x neighbourhood x week (docs/data_dictionary.md)
+    blocks : DataFrame, offences per block per calendar year and replicate
+    manifest : dict, package version, resolved scenario, its hash, seeds, wall time
+    """
+
+    panel: pd.DataFrame
+    blocks: pd.DataFrame
+    manifest: dict
+    scenario: object = field(repr=False, default=None)
+
+    def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
+        """Write panel.parquet, blocks.parquet, manifest.json and plots/ atomically to ``out``."""
+        out = Path(out)
+        check_output_dir(out, force)
+        parent = out.parent if str(out.parent) else Path(".")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        try:
+            self.panel.to_parquet(tmp / "panel.parquet", index=False)
+            self.blocks.to_parquet(tmp / "blocks.parquet", index=False)
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str))
+            if plots:
+                from sn_sim.plots import write_plots
+
+                write_plots(self.panel, tmp / "plots")
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def check_output_dir(out: Path, force: bool) -> None:
+    """Refuse an existing output without --force, or a place we cannot write."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise OutputError(f"{out}: --out: already exists (use --force to replace it)")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: --out: exists and is not a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"{out}: --out: {parent} is not a directory")
+    if not parent.exists():
+        raise OutputError(f"{out}: --out: parent directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{out}: --out: parent directory {parent} is not writable")
+
+
+def load_results(path: str | Path) -> Results:
+    path = Path(path)
+    return Results(
+        panel=pd.read_parquet(path / "panel.parquet"),
+        blocks=pd.read_parquet(path / "blocks.parquet"),
+        manifest=json.loads((path / "manifest.json").read_text()),
+    )
+

@@ -1,0 +1,662 @@
+"""Scenario files: the validated, typed description of one simulation.
+
+A scenario is TOML data, never code. ``load_scenario(path)`` reads a file, follows its
+``extends`` chain, applies ``--set`` overrides and validates the result against the schema
+below. Every parameter carries a unit, a default, a range and a source (or a stated
+assumption) in its field metadata; ``sn-sim schema`` prints them and ``docs/ODD.md``
+tabulates them.
+
+Errors are raised as :class:`ScenarioError` with one line: ``file: key: reason``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sn_sim.errors import ScenarioError
+
+
+def P(default: Any, *, unit: str, source: str, description: str, ge=None, le=None, gt=None, lt=None):
+    """A parameter field: default, unit, range and source travel with the value."""
+    return Field(
+        default,
+        ge=ge,
+        le=le,
+        gt=gt,
+        lt=lt,
+        description=description,
+        json_schema_extra={"unit": unit, "source": source},
+    )
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --- Calendar and geography --------------------------------------------------------------
+
+
+class Calendar(Section):
+    burn_in_weeks: int = P(52, ge=0, le=520, unit="weeks", description="unrecorded weeks before start so that crime, attractiveness, the police map and 12-month survey windows settle",
+                           source="standard ABM practice (assumption)")
+    start: dt.date = Field(
+        dt.date(2015, 1, 5),
+        description="first simulated week (a Monday); one pre-period year before the pilot",
+        json_schema_extra={"unit": "date", "source": "DESIGN.md §2 Scales"},
+    )
+    end: dt.date = Field(
+        dt.date(2019, 12, 30),
+        description="last simulated week starts on or before this date",
+        json_schema_extra={"unit": "date", "source": "DESIGN.md §2 Scales"},
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end <= self.start:
+            raise ValueError("calendar.end must be after calendar.start")
+        return self
+
+
+class District(Section):
+    name: str = Field(description="district name as INEI spells it (accents dropped)")
+    city: str = Field(description="city or province the district belongs to")
+    neighbourhoods: int = Field(
+        ge=1, le=200, description="candidate neighbourhoods of 10,000-20,000 inhabitants in the district",
+        json_schema_extra={"unit": "neighbourhoods", "source": "assumption: urban districts of the candidate pool"},
+    )
+    crime_level: float = P(
+        1.0, ge=0.2, le=5.0, unit="multiplier", description="district offending level relative to the national urban mean",
+        source="assumption; INEI: victimisation varies c. 0.6-1.3x across urban areas",
+    )
+    lima: bool = Field(False, description="part of Lima Metropolitana (for Lima-only rates)")
+
+
+class Population(Section):
+    scale: float = P(
+        1.0, gt=0.0, le=1.0, unit="agents per inhabitant",
+        description="share of inhabitants simulated; counts are reported per inhabitant so rates stay per-capita correct",
+        source="DESIGN.md §2 Scales",
+    )
+    inhabitants_min: int = P(10_000, ge=100, le=100_000, unit="persons", description="smallest neighbourhood",
+                             source="targets: neighbourhood_population (Basombrio)")
+    inhabitants_max: int = P(20_000, ge=100, le=100_000, unit="persons", description="largest neighbourhood",
+                             source="targets: neighbourhood_population (Basombrio)")
+    block_rows: int = P(6, ge=2, le=30, unit="blocks", description="rows of the block grid of one neighbourhood",
+                        source="targets: neighbourhood_blocks = 60 (6 x 10)")
+    block_cols: int = P(10, ge=2, le=30, unit="blocks", description="columns of the block grid of one neighbourhood",
+                        source="targets: neighbourhood_blocks = 60 (6 x 10)")
+    share_children: float = P(0.22, ge=0, le=0.5, unit="share", description="inhabitants aged 0-11",
+                              source="INEI Censo 2017, urban age structure (rounded)")
+    share_youth: float = P(0.22, ge=0, le=0.5, unit="share", description="inhabitants aged 12-24",
+                           source="INEI Censo 2017, urban age structure (rounded)")
+    share_elderly: float = P(0.09, ge=0, le=0.3, unit="share", description="inhabitants aged 65+",
+                             source="INEI Censo 2017, urban age structure (rounded)")
+    former_prisoner_share: float = P(0.015, ge=0, le=0.2, unit="share of adults",
+                                     description="mean share of adults released from prison, varies by neighbourhood",
+                                     source="assumption; INPE 2017 c. 90,000 inmates and high turnover; selection criterion (Basombrio)")
+    prison_rate: float = P(300.0, ge=0, le=5000, unit="per 100,000 inhabitants", description="residents in prison at the start (chosen by offending propensity)",
+                           source="INPE 2015: c. 77,000 inmates for 31 million (c. 250 per 100,000), higher in candidate neighbourhoods")
+    risk_mean: float = P(0.35, ge=0.01, le=0.99, unit="score 0-1", description="mean individual risk-factor score",
+                         source="assumption (scale-free score); Farrington 1995 risk-factor framework")
+    risk_concentration: float = P(6.0, ge=0.5, le=100, unit="Beta a+b", description="concentration of the Beta risk distribution",
+                                  source="assumption")
+    deprivation_sd: float = P(0.3, ge=0, le=2, unit="log-multiplier SD", description="between-neighbourhood spread of deprivation",
+                              source="assumption; Sampson et al. 1997 neighbourhood variation")
+
+
+# --- Crime, reporting, perceptions ---------------------------------------------------------
+
+
+class Crime(Section):
+    offending_rate: float = P(0.04, gt=0, le=0.2, unit="attempts per person-week",
+                              description="weekly offence-attempt probability of a reference resident (male, 18-24, mean risk)",
+                              source="calibrated to INEI victimisation (targets victimization_*)")
+    female_factor: float = P(0.2, ge=0, le=1, unit="multiplier", description="offending of females relative to males",
+                             source="Steffensmeier & Allan 1996 (women c. 15-20% of offenders)")
+    age_peak: float = P(20.0, ge=14, le=35, unit="years", description="peak of the age-crime curve",
+                        source="Farrington 1986; Hirschi & Gottfredson 1983")
+    age_spread: float = P(9.0, ge=2, le=30, unit="years", description="log-normal-like width of the age-crime curve",
+                          source="Farrington 1986")
+    risk_effect: float = P(2.0, ge=0, le=8, unit="log-odds per unit risk", description="offending gradient in the risk score",
+                           source="Farrington 1995; Loeber & Farrington 1998")
+    gang_multiplier: float = P(4.0, ge=1, le=20, unit="multiplier", description="offending of gang-involved youth vs. others",
+                               source="Thornberry et al. 1993 (facilitation effect, 2-5x)")
+    at_risk_multiplier: float = P(1.6, ge=1, le=10, unit="multiplier", description="offending of at-risk youth vs. others",
+                                  source="assumption between none and involved")
+    former_prisoner_multiplier: float = P(2.5, ge=1, le=10, unit="multiplier", description="offending of released prisoners",
+                                          source="Durose et al. 2014 recidivism; INPE c. 25-40% reincidence")
+    attractiveness_shape: float = P(1.6, ge=1.05, le=5, unit="Pareto shape", description="heavy-tailed static block attractiveness",
+                                    source="Weisburd 2015 law of crime concentration (c. 50% of crime in 4-5% of segments)")
+    repeat_boost: float = P(0.25, ge=0, le=5, unit="attractiveness per offence", description="dynamic attractiveness added by an offence",
+                            source="Short et al. 2008; Johnson & Bowers 2004 near-repeat")
+    repeat_decay: float = P(0.15, ge=0.01, le=1, unit="per week", description="decay of dynamic attractiveness",
+                            source="Short et al. 2008; near-repeat risk fades within 1-2 months (Johnson 2008)")
+    roam_share: float = P(0.35, ge=0, le=1, unit="share", description="attempts made outside the offender's home block (within the neighbourhood or next door)",
+                          source="journey-to-crime: Bernasco 2010; Rossmo 2000")
+    cross_border_share: float = P(0.1, ge=0, le=1, unit="share", description="roaming attempts that cross into an adjacent neighbourhood",
+                                  source="assumption; Bernasco & Nieuwbeerta 2005")
+    patrol_max_deterrence: float = P(0.4, ge=0, le=1, unit="probability", description="deterrence of an attempt at a block saturated with patrol",
+                                     source="Koper 1995 (diminishing returns of patrol dose); Braga et al. 2019 (modest hot-spot effects)")
+    patrol_half_hours: float = P(24.0, gt=0, le=1000, unit="patrol hours per block-week", description="perceived patrol that gives half the maximum deterrence",
+                                 source="assumption; Koper 1995; Sherman & Weisburd 1995 (dosage in Minneapolis hot spots)")
+    guardianship_efficacy: float = P(0.6, ge=0, le=5, unit="per unit efficacy", description="deterrence hazard of collective efficacy",
+                                     source="Sampson et al. 1997")
+    guardianship_space: float = P(0.35, ge=0, le=5, unit="per unit condition", description="deterrence hazard of lit, maintained public space",
+                                  source="Welsh & Farrington 2008 street lighting; Branas et al. 2018 vacant-lot greening")
+    diffusion_weight: float = P(0.5, ge=0, le=1, unit="share", description="weight of neighbouring blocks' patrol in an offender's perceived guardianship",
+                                source="Clarke & Weisburd 1994 diffusion of benefits; Weisburd et al. 2006")
+    displacement_share: float = P(0.25, ge=0, le=1, unit="share", description="deterred attempts retried at an adjacent block (else desisted)",
+                                  source="Guerette & Bowers 2009 (displacement in c. 26% of observations)")
+    violent_share: float = P(0.22, ge=0, le=1, unit="share", description="share of offences that are violent (robbery with violence, assault) absent alcohol outlets",
+                             source="INEI ENAPRES offence mix (assumption rounded)")
+    alcohol_violence: float = P(0.5, ge=0, le=5, unit="relative increase per outlet", description="raise of the violent share per alcohol outlet at the block, scaled by consumption",
+                                source="Livingston 2008; Gruenewald 2007 outlet density")
+    lethality: float = P(0.0009, ge=0, le=0.1, unit="per violent offence", description="violent offences that kill",
+                         source="calibrated to INEI homicide rate (targets homicide_rate_*)")
+
+
+class Reporting(Section):
+    base: float = P(0.10, ge=0, le=1, unit="probability", description="reporting probability of a property-crime victim at mean trust",
+                    source="calibrated to INEI reporting rate (targets reporting_*)")
+    trust_effect: float = P(2.0, ge=0, le=10, unit="log-odds per unit trust", description="reporting gradient in trust",
+                            source="Tyler & Fagan 2008; Goudriaan et al. 2004; INEI reasons for not reporting")
+    violent_bonus: float = P(0.8, ge=0, le=5, unit="log-odds", description="extra reporting of violent offences",
+                             source="Skogan 1984; Tarling & Morris 2010")
+    patrol_detection: float = P(0.01, ge=0, le=1, unit="per patrol hour per week", description="chance patrol at the block witnesses an offence",
+                                source="assumption; Sherman & Weisburd 1995 observation rates")
+    clearance: float = P(0.12, ge=0, le=1, unit="probability", description="recorded offences cleared by an arrest",
+                         source="assumption; low clearance in Latin America (Dammert 2012)")
+    conviction: float = P(0.35, ge=0, le=1, unit="probability", description="arrests leading to a custodial sentence",
+                          source="assumption")
+    sentence_weeks: float = P(104.0, ge=1, le=1000, unit="weeks", description="mean custodial sentence (exponential)",
+                              source="assumption; INPE sentence lengths (2-4 years typical)")
+    memory_weeks: float = P(26.0, ge=1, le=260, unit="weeks", description="time constant of recorded crime the police use for hot zones",
+                            source="assumption; hot spots identified from 6-12 months of calls (Sherman & Weisburd 1995)")
+
+
+class Trust(Section):
+    initial_a: float = P(2.0, gt=0, le=50, unit="Beta a", description="initial trust distribution (Beta a)",
+                         source="calibrated: share trusting (>=0.5) c. 19% (targets trust_police)")
+    initial_b: float = P(4.0, gt=0, le=50, unit="Beta b", description="initial trust distribution (Beta b)",
+                         source="calibrated: share trusting (>=0.5) c. 19% (targets trust_police)")
+    threshold: float = P(0.5, ge=0, le=1, unit="trust score", description="score at or above which a resident 'trusts the police (a lot or enough)'",
+                         source="INEI ENAHO governance module wording; scale choice documented in ODD")
+    relaxation: float = P(0.01, ge=0, le=1, unit="per week", description="pull of individual trust towards the neighbourhood's legitimacy climate",
+                          source="assumption; attitudes are sticky (Tyler 2006)")
+    victim_penalty: float = P(0.04, ge=0, le=1, unit="trust score", description="trust lost by a victim whose offence gets no police response",
+                              source="Skogan 2006 asymmetry; Bradford et al. 2009")
+    response_gain: float = P(0.02, ge=0, le=1, unit="trust score", description="trust gained by a victim whose offender is arrested",
+                             source="Skogan 2006 (gains smaller than losses)")
+    visibility_gain: float = P(0.0004, ge=0, le=0.05, unit="trust score per patrol hour per block-week",
+                               description="trust gained from visible patrol on one's block",
+                               source="Sherman & Weisburd 1995; Weisburd et al. 2011 (patrol and legitimacy, small)")
+
+
+class Insecurity(Section):
+    initial_a: float = P(3.0, gt=0, le=50, unit="Beta a", description="initial perceived-insecurity distribution (Beta a)",
+                         source="calibrated: c. 85-90% expect victimisation (targets insecurity_*)")
+    initial_b: float = P(1.2, gt=0, le=50, unit="Beta b", description="initial perceived-insecurity distribution (Beta b)",
+                         source="calibrated to targets insecurity_*")
+    threshold: float = P(0.5, ge=0, le=1, unit="score", description="score at or above which a resident expects to be a victim in 12 months",
+                         source="INEI ENAPRES wording")
+    relaxation: float = P(0.02, ge=0, le=1, unit="per week", description="pull towards the level implied by neighbourhood crime, disorder and patrol",
+                          source="assumption")
+    baseline: float = P(0.55, ge=0, le=1, unit="score", description="insecurity level with average crime, disorder and no patrol",
+                        source="calibrated to targets insecurity_*")
+    crime_effect: float = P(1.2, ge=0, le=10, unit="score per offence per 100 residents-week", description="effect of neighbourhood offence rate",
+                            source="Hale 1996; Skogan & Maxfield 1981")
+    disorder_effect: float = P(0.25, ge=0, le=5, unit="score per unit disorder", description="effect of physical disorder",
+                               source="Skogan 1990; Wilson & Kelling 1982")
+    patrol_effect: float = P(0.02, ge=0, le=1, unit="score per patrol hour per block-week", description="reassurance from visible patrol",
+                             source="Innes 2004 reassurance policing; Weisburd et al. 2011")
+    victim_jump: float = P(0.2, ge=0, le=1, unit="score", description="jump in a victim's insecurity",
+                           source="Skogan & Maxfield 1981")
+
+
+# --- Youth, police, programs, community ----------------------------------------------------
+
+
+class Youth(Section):
+    min_age: int = P(12, ge=8, le=20, unit="years", description="youngest age in the youth group", source="DESIGN.md (about 12-24)")
+    max_age: int = P(24, ge=15, le=35, unit="years", description="oldest age in the youth group", source="DESIGN.md (about 12-24)")
+    initial_at_risk: float = P(0.2, ge=0, le=1, unit="share of youth", description="youth at risk at the start", source="assumption; IDL 2005")
+    initial_involved: float = P(0.04, ge=0, le=1, unit="share of youth", description="gang-involved youth at the start",
+                                source="police study 2007-08: c. 12,000 gang members in Lima-Callao (c. 0.6% of 12-23 nationally; higher in candidate neighbourhoods)")
+    onset_rate: float = P(0.004, ge=0, le=1, unit="per week", description="hazard none -> at risk at risk score 1",
+                          source="assumption; Howell & Egley 2005 developmental model")
+    recruitment_rate: float = P(0.004, ge=0, le=1, unit="per week", description="hazard at risk -> involved at risk score 1",
+                                source="assumption; Thornberry et al. 2003")
+    peer_effect: float = P(8.0, ge=0, le=100, unit="multiplier per gang share", description="peer influence of the neighbourhood's gang share on both hazards",
+                           source="Haynie 2001; Thornberry et al. 2003 peer networks")
+    recovery_rate: float = P(0.01, ge=0, le=1, unit="per week", description="hazard at risk -> none",
+                             source="assumption")
+    desistance_rate: float = P(0.008, ge=0, le=1, unit="per week", description="hazard involved -> none (gang membership lasts c. 1-2 years)",
+                               source="Thornberry et al. 1993; Pyrooz 2014 (median membership c. 2 years)")
+
+
+class Police(Section):
+    routine_hours_per_block: float = P(2.0, ge=0, le=168, unit="patrol hours per block-week", description="ordinary PNP patrol in every neighbourhood",
+                                       source="assumption")
+    extra_officers: int = P(20, ge=0, le=500, unit="officers per neighbourhood", description="officers added to a treated neighbourhood at launch (in kind, PNP payroll)",
+                            source="targets extra_police_example (Comas, 20 officers)")
+    patrol_hours_per_officer: float = P(24.0, ge=0, le=60, unit="hours per officer-week", description="street patrol hours of one assigned officer",
+                                        source="assumption: 48 h shifts, half on street patrol")
+    officer_week_cost: float = P(230.0, gt=0, le=5000, unit="USD per officer-week", description="in-kind cost of one assigned officer (not in the Strategy budget)",
+                                 source="assumption: PNP sub-officer pay c. PEN 3,000/month with overheads")
+    hot_zone_share: float = P(0.6, ge=0, le=1, unit="share", description="share of extra patrol hours sent to hot zones chosen from recorded crime",
+                              source="DESIGN: integrated patrol in hot zones; Braga et al. 2019")
+    hot_zone_blocks: int = P(6, ge=1, le=100, unit="blocks", description="hot-zone blocks per neighbourhood",
+                             source="assumption (10% of 60 blocks; Weisburd 2015)")
+    patrol_hour_cost: float = P(12.0, gt=0, le=1000, unit="USD per patrol hour", description="budget cost of one extra patrol hour bought by the police pillar (fuel, overtime, equipment)",
+                                source="assumption")
+    community_officers: int = P(4, ge=0, le=100, unit="officers per neighbourhood", description="community-police officers in a treated neighbourhood",
+                                source="assumption; Policia Comunitaria model (MININTER 2018)")
+    contacts_per_officer: float = P(25.0, ge=0, le=500, unit="contacts per officer-week", description="resident contacts of one community officer",
+                                    source="assumption")
+    implementation_quality: float = P(0.6, ge=0, le=1, unit="share", description="share of community-police contacts that are procedurally just",
+                                      source="Blair et al. 2021 (weak implementation); Gill et al. 2014")
+    contact_gain: float = P(0.04, ge=0, le=1, unit="trust score", description="trust gained from a procedurally just contact",
+                            source="Mazerolle et al. 2013 (LPI, small positive)")
+    contact_loss: float = P(0.06, ge=0, le=1, unit="trust score", description="trust lost from a poor contact",
+                            source="Skogan 2006 asymmetry")
+    contacts_per_activity: float = P(25.0, gt=0, le=1000, unit="contacts", description="community-police contacts that make one reported activity (a meeting, a joint patrol)",
+                                     source="assumption")
+    contact_cost: float = P(4.0, gt=0, le=1000, unit="USD per contact", description="budget cost of one community-police contact (materials, meetings)",
+                            source="assumption")
+    operation_cost: float = P(6000.0, gt=0, le=1e6, unit="USD per operation", description="budget cost of one intelligence-led operation",
+                              source="assumption")
+    operation_removal: float = P(0.25, ge=0, le=1, unit="share", description="share of the neighbourhood's gang-involved residents an operation arrests",
+                                 source="assumption; Braga & Weisburd 2012 focused deterrence")
+    heavy_handedness: float = P(0.2, ge=0, le=1, unit="share", description="share of operations that are heavy-handed and cost trust",
+                                source="assumption; Tyler 2006; Lessing 2017")
+    raid_trust_loss: float = P(0.03, ge=0, le=1, unit="trust score", description="trust lost by residents of a raided block in a heavy-handed operation",
+                               source="assumption; Tyler & Fagan 2008")
+    split_patrol: float = P(0.55, ge=0, le=1, unit="share of police pillar", description="police money on extra patrol hours", source="assumption")
+    split_community_policing: float = P(0.3, ge=0, le=1, unit="share of police pillar", description="police money on community-police contacts", source="assumption")
+    split_intelligence: float = P(0.15, ge=0, le=1, unit="share of police pillar", description="police money on intelligence operations", source="assumption")
+
+    @model_validator(mode="after")
+    def _split(self):
+        total = self.split_patrol + self.split_community_policing + self.split_intelligence
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"police splits must sum to 1 (they sum to {total:.3f})")
+        return self
+
+
+ProgramTarget = Literal["youth_at_risk", "youth", "adults", "residents"]
+
+
+class Program(Section):
+    share: float = P(0.2, ge=0, le=1, unit="share of social pillar", description="social-pillar money on this program", source="assumption")
+    target: ProgramTarget = Field("youth_at_risk", description="who is enrolled: youth_at_risk (by risk score), youth, adults or residents")
+    cost_per_participant: float = P(150.0, gt=0, le=1e5, unit="USD per participant", description="cost of one enrolment",
+                                    source="assumption; MIDIS/MTPE unit costs")
+    dose_weeks: int = P(12, ge=1, le=104, unit="weeks", description="length of one enrolment", source="assumption")
+    completion: float = P(0.7, ge=0, le=1, unit="probability", description="enrolments completed", source="assumption; typical 60-80% completion")
+    risk_reduction: float = P(0.15, ge=0, le=1, unit="share of risk score", description="proportional reduction of the risk score on completion",
+                              source="see ODD: Tolan et al. 2014 mentoring d≈0.1-0.3; Heller et al. 2017; Lipsey 2009")
+    participants_per_activity: float = P(15.0, gt=0, le=1000, unit="persons", description="enrolments that make one reported activity (a group session or campaign)",
+                                         source="assumption")
+    effect_lag_weeks: int = P(0, ge=0, le=104, unit="weeks", description="weeks after completion before the effect starts",
+                              source="Heller 2014 summer jobs (lagged effects)")
+
+
+def _default_programs() -> dict[str, Program]:
+    return {
+        "education": Program(share=0.25, target="youth", cost_per_participant=120, dose_weeks=16, risk_reduction=0.10,
+                             completion=0.75),
+        "health": Program(share=0.15, target="residents", cost_per_participant=60, dose_weeks=4, risk_reduction=0.03,
+                          completion=0.8),
+        "labour": Program(share=0.25, target="youth_at_risk", cost_per_participant=300, dose_weeks=8, risk_reduction=0.20,
+                          completion=0.65, effect_lag_weeks=8),
+        "social_inclusion": Program(share=0.2, target="adults", cost_per_participant=90, dose_weeks=12, risk_reduction=0.05,
+                                    completion=0.8),
+        "justice": Program(share=0.15, target="youth_at_risk", cost_per_participant=250, dose_weeks=12, risk_reduction=0.2,
+                           completion=0.6),
+    }
+
+
+class CulturePoints(Section):
+    districts: list[str] = Field(default_factory=list, description="districts where Culture Points organisations work with the Strategy")
+    training_start: dt.date = Field(dt.date(2019, 3, 4), description="start of the first (training) stage",
+                                    json_schema_extra={"unit": "date", "source": "program report (2019, first stage)"})
+    financing_start: dt.date = Field(dt.date(2019, 8, 5), description="start of financed projects",
+                                     json_schema_extra={"unit": "date", "source": "program report (Aug-Dec 2019)"})
+    financing_end: dt.date = Field(dt.date(2019, 12, 20), description="end of financed projects",
+                                   json_schema_extra={"unit": "date", "source": "program report (Aug-Dec 2019)"})
+    orgs_trained: int = P(12, ge=0, le=1000, unit="organisations", description="organisations trained in the first stage",
+                          source="targets culture_orgs_trained")
+    projects_per_district: int = P(1, ge=0, le=50, unit="projects", description="projects selected and financed per district",
+                                   source="targets culture_projects_financed (one per district)")
+    workshops_per_project: float = P(3.25, ge=0, le=100, unit="workshops", description="workshops run by one financed project",
+                                     source="targets culture_workshops 13 / 4 projects")
+    sessions_per_workshop: int = P(8, ge=1, le=100, unit="weekly sessions", description="length of a workshop",
+                                   source="assumption")
+    participants_per_workshop: float = P(18.7, ge=0, le=500, unit="persons", description="youth enrolled per workshop",
+                                         source="targets culture_workshop_participants 243 / 13")
+    activities_per_project: float = P(2.75, ge=0, le=100, unit="activities", description="one-off cultural activities per project",
+                                      source="targets culture_activities 11 / 4")
+    participants_per_activity: float = P(39.9, ge=0, le=5000, unit="persons", description="participants per one-off activity",
+                                         source="targets culture_activity_participants 439 / 11")
+    cost_per_project: float = P(15000.0, gt=0, le=1e6, unit="USD per project", description="grant to one financed project",
+                                source="assumption; Puntos de Cultura grants PEN 30,000-60,000")
+    completion: float = P(0.75, ge=0, le=1, unit="probability", description="workshop participants who complete it",
+                          source="assumption; attendance in community arts programs")
+    risk_reduction: float = P(0.10, ge=0, le=1, unit="share of risk score", description="risk reduction on workshop completion",
+                              source="sports and arts programs: small effects (Spruit et al. 2016 d≈0.1)")
+    space_use_gain: float = P(0.05, ge=0, le=1, unit="condition per activity", description="public-space condition gained by a block hosting an activity",
+                              source="assumption; Culture Points recover public spaces (program report)")
+
+
+class Community(Section):
+    initial_efficacy: float = P(0.35, ge=0, le=1, unit="score 0-1", description="mean collective efficacy at the start",
+                                source="assumption; Sampson et al. 1997 scale rescaled")
+    efficacy_junta_gain: float = P(1.5, ge=0, le=20, unit="efficacy per junta share", description="target efficacy gained per share of adults in juntas",
+                                   source="Sampson et al. 1997; Bellair 1997")
+    efficacy_crime_erosion: float = P(0.6, ge=0, le=20, unit="efficacy per offence per 100 residents-week", description="efficacy eroded by crime",
+                                      source="Sampson 2012; Markowitz et al. 2001 (feedback)")
+    efficacy_disorder_erosion: float = P(0.2, ge=0, le=5, unit="efficacy per unit disorder", description="efficacy eroded by disorder",
+                                         source="Skogan 1990")
+    efficacy_relaxation: float = P(0.02, ge=0, le=1, unit="per week", description="speed of efficacy adjustment", source="assumption")
+    initial_junta_share: float = P(0.02, ge=0, le=1, unit="share of adults", description="adults in a junta vecinal at the start",
+                                   source="14,119 juntas registered c. 2017 (DIRSEG); assumption c. 10-20 members each")
+    junta_recruits_per_activity: float = P(4.0, ge=0, le=500, unit="adults", description="adults joining a junta per community activity",
+                                           source="assumption")
+    junta_dropout: float = P(0.004, ge=0, le=1, unit="per week", description="junta members who leave", source="assumption")
+    junta_tip_rate: float = P(0.02, ge=0, le=1, unit="per member-week", description="information a junta member passes to police (adds to recorded crime at their block)",
+                              source="assumption; juntas as police informants (Costa 2012)")
+    activity_cost: float = P(350.0, gt=0, le=1e5, unit="USD per activity", description="one community activity (meeting, campaign, joint patrol)",
+                             source="assumption")
+    space_recovery_cost: float = P(4000.0, gt=0, le=1e6, unit="USD per block", description="recovering the public space of one block",
+                                   source="assumption; municipal small works")
+    space_recovery_gain: float = P(0.35, ge=0, le=1, unit="condition", description="condition gained by a recovered block",
+                                   source="Branas et al. 2018; Welsh & Farrington 2008")
+    space_decay: float = P(0.002, ge=0, le=1, unit="per week", description="decay of public-space condition", source="assumption")
+    alcohol_operation_cost: float = P(500.0, gt=0, le=1e5, unit="USD per operation", description="one alcohol-control operation (inspections, closing hours)",
+                                      source="assumption")
+    alcohol_control_effect: float = P(0.1, ge=0, le=1, unit="share of consumption", description="drop in neighbourhood alcohol consumption per operation (decays back)",
+                                      source="Duailibi et al. 2007 (Diadema closing hours)")
+    alcohol_recovery: float = P(0.02, ge=0, le=1, unit="per week", description="return of consumption towards its baseline", source="assumption")
+    outlets_per_block: float = P(0.6, ge=0, le=20, unit="outlets per block", description="mean alcohol outlets per block (Poisson)",
+                                 source="assumption")
+    split_activities: float = P(0.5, ge=0, le=1, unit="share of community pillar", description="community money on activities (juntas, meetings, allies)", source="assumption")
+    split_space: float = P(0.3, ge=0, le=1, unit="share of community pillar", description="community money on recovering public spaces", source="assumption")
+    split_alcohol: float = P(0.2, ge=0, le=1, unit="share of community pillar", description="community money on alcohol control", source="assumption")
+
+    @model_validator(mode="after")
+    def _split(self):
+        total = self.split_activities + self.split_space + self.split_alcohol
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"community splits must sum to 1 (they sum to {total:.3f})")
+        return self
+
+
+# --- Strategy, budget ----------------------------------------------------------------------
+
+
+class Cohort(Section):
+    year: int = Field(ge=1990, le=2100, description="cohort year")
+    neighbourhoods: int = Field(ge=0, le=10_000, description="neighbourhoods selected in the year",
+                                json_schema_extra={"unit": "neighbourhoods", "source": "targets rollout_*"})
+    launch: dt.date = Field(description="start of execution for the cohort (planning precedes it)",
+                            json_schema_extra={"unit": "date", "source": "pilot Nov 2016 (Andina); assumption for later years"})
+    districts: list[str] = Field(default_factory=list, description="restrict selection to these districts (e.g. the pilot)")
+    one_per_district: bool = Field(False, description="select the best-scoring neighbourhood in each listed district")
+
+
+class Mix(Section):
+    police: float = P(0.4, ge=0, le=1, unit="share of budget", description="police prevention pillar", source="assumption")
+    social: float = P(0.35, ge=0, le=1, unit="share of budget", description="social prevention pillar", source="assumption")
+    community: float = P(0.25, ge=0, le=1, unit="share of budget", description="community prevention pillar", source="assumption")
+
+    @model_validator(mode="after")
+    def _sum(self):
+        total = self.police + self.social + self.community
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"pillar shares must sum to 1 (they sum to {total:.3f})")
+        return self
+
+
+class Strategy(Section):
+    rollout: list[Cohort] = Field(default_factory=list, description="yearly cohorts of selected neighbourhoods")
+    mix: Mix = Field(default_factory=Mix, description="split of the budget between the three pillars")
+    extra_officers_in_kind: bool = Field(True, description="treated neighbourhoods receive police.extra_officers")
+    community_police: bool = Field(True, description="treated neighbourhoods receive community-police officers")
+    weight_crime: float = P(1.0, ge=0, le=10, unit="weight", description="diagnosis weight of the recorded-crime rate",
+                            source="selection criteria (Basombrio): high crime incidence")
+    weight_homicide: float = P(0.5, ge=0, le=10, unit="weight", description="diagnosis weight of the homicide rate",
+                               source="selection criteria: high homicide rate")
+    weight_former_prisoners: float = P(0.5, ge=0, le=10, unit="weight", description="diagnosis weight of the former-prisoner share",
+                                       source="selection criteria: many former prisoners")
+    diagnosis_noise: float = P(0.3, ge=0, le=5, unit="SD of z-score", description="error of the diagnosis", source="assumption")
+    planning_weeks: int = P(8, ge=1, le=104, unit="weeks", description="diagnosis and planning before launch", source="assumption")
+    execution_weeks: int = P(52, ge=1, le=520, unit="weeks", description="length of the execution stage", source="assumption")
+    consolidation_start_week: int = P(26, ge=0, le=520, unit="weeks after launch", description="when sectoral programs start (may overlap execution)",
+                                      source="decree: consolidation may start during execution")
+    consolidation_weeks: int = P(104, ge=1, le=520, unit="weeks", description="length of consolidation after execution", source="assumption")
+    evaluation_intensity: float = P(0.3, ge=0, le=1, unit="share", description="activity intensity during evaluation and monitoring", source="assumption")
+    planning_intensity: float = P(0.05, ge=0, le=1, unit="share", description="budget share of a full week spent during planning (diagnosis)", source="assumption")
+    controls_per_treated: int = P(1, ge=0, le=10, unit="neighbourhoods", description="matched control neighbourhoods the Ministry designates per treated one",
+                                  source="Supreme Decree 008-2017-IN asks for control neighbourhoods")
+
+
+class Budget(Section):
+    usd_per_year: float = P(5_369_221.0, ge=0, le=1e10, unit="USD per year", description="national cap on the Strategy's own spending",
+                            source="targets budget_per_year (program report)")
+    usd_per_neighbourhood_year: float = P(59_000.0, ge=0, le=1e8, unit="USD per neighbourhood-year",
+                                          description="allocation to one neighbourhood at full intensity",
+                                          source="assumption: cap / 91 neighbourhoods")
+
+
+class Scenario(Section):
+    name: str = Field("unnamed", description="scenario name")
+    description: str = Field("", description="what the scenario represents")
+    calendar: Calendar = Field(default_factory=Calendar)
+    population: Population = Field(default_factory=Population)
+    districts: list[District] = Field(default_factory=list, description="candidate pool, by district")
+    crime: Crime = Field(default_factory=Crime)
+    reporting: Reporting = Field(default_factory=Reporting)
+    trust: Trust = Field(default_factory=Trust)
+    insecurity: Insecurity = Field(default_factory=Insecurity)
+    youth: Youth = Field(default_factory=Youth)
+    police: Police = Field(default_factory=Police)
+    programs: dict[str, Program] = Field(default_factory=_default_programs, description="sectoral programs by sector")
+    culture_points: CulturePoints = Field(default_factory=CulturePoints)
+    community: Community = Field(default_factory=Community)
+    strategy: Strategy = Field(default_factory=Strategy)
+    budget: Budget = Field(default_factory=Budget)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if not self.districts:
+            raise ValueError("districts: at least one district is needed")
+        names = [d.name for d in self.districts]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"districts: duplicate district {sorted(dupes)[0]!r}")
+        known = set(names)
+        pool = sum(d.neighbourhoods for d in self.districts)
+        total = sum(c.neighbourhoods for c in self.strategy.rollout)
+        if total > pool:
+            raise ValueError(f"strategy.rollout: {total} neighbourhoods exceed the candidate pool of {pool}")
+        for i, c in enumerate(self.strategy.rollout):
+            for d in c.districts:
+                if d not in known:
+                    raise ValueError(f"strategy.rollout.{i}.districts: unknown district {d!r}")
+            if c.one_per_district and c.neighbourhoods != len(c.districts):
+                raise ValueError(f"strategy.rollout.{i}.one_per_district: needs one district per neighbourhood "
+                                 f"({len(c.districts)} districts for {c.neighbourhoods})")
+        years = [c.year for c in self.strategy.rollout]
+        if years != sorted(set(years)):
+            raise ValueError("strategy.rollout: cohort years must be increasing and unique")
+        for i, c in enumerate(self.strategy.rollout):
+            if not (self.calendar.start <= c.launch <= self.calendar.end):
+                raise ValueError(f"strategy.rollout.{i}.launch: {c.launch} is outside the calendar")
+        for d in self.culture_points.districts:
+            if d not in known:
+                raise ValueError(f"culture_points.districts: unknown district {d!r}")
+        if self.population.inhabitants_max < self.population.inhabitants_min:
+            raise ValueError("population.inhabitants_max: smaller than inhabitants_min")
+        if self.youth.max_age <= self.youth.min_age:
+            raise ValueError("youth.max_age: must exceed youth.min_age")
+        if self.programs:
+            total_share = sum(p.share for p in self.programs.values())
+            if abs(total_share - 1) > 1e-6:
+                raise ValueError(f"programs: shares must sum to 1 (they sum to {total_share:.3f})")
+        return self
+
+    # Identity -----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved scenario (canonical JSON): the scenario's identity in manifests."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str] | None) -> "Scenario":
+        """A copy with ``section.key=value`` overrides applied and re-validated."""
+        data = self.to_dict()
+        apply_overrides(data, overrides or [], source="--set")
+        return validate(data, source="--set")
+
+
+# --- Loading ------------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a directory, not a TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """Deep-merge child into base: tables merge key by key, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    if path in seen:
+        raise ScenarioError(f"{path}: extends: circular chain")
+    data = _read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path}: extends: must be a file name (string)")
+    base = _resolve((path.parent / parent), seen + (path,))
+    return _merge(base, data)
+
+
+def _parse_value(text: str) -> Any:
+    """Parse an override value as a TOML value, falling back to a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any] | list[str], source: str) -> None:
+    items = overrides.items() if isinstance(overrides, dict) else []
+    if not isinstance(overrides, dict):
+        parsed = []
+        for item in overrides:
+            if "=" not in item:
+                raise ScenarioError(f"{source}: {item}: expected section.key=value")
+            key, _, value = item.partition("=")
+            parsed.append((key.strip(), _parse_value(value.strip())))
+        items = parsed
+    for key, value in items:
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
+                node = node[part]
+            elif isinstance(node, dict) and part not in node and parts[0] == "programs" and i == 1:
+                raise ScenarioError(f"{source}: {key}: unknown program {part!r}")
+            else:
+                raise ScenarioError(f"{source}: {key}: unknown key")
+        leaf = parts[-1]
+        if isinstance(node, list):
+            if not (leaf.isdigit() and int(leaf) < len(node)):
+                raise ScenarioError(f"{source}: {key}: unknown key")
+            node[int(leaf)] = value
+        else:
+            if leaf not in node:
+                raise ScenarioError(f"{source}: {key}: unknown key")
+            node[leaf] = value
+
+
+def _format_validation(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
+        msg = f"{msg} (got {err['input']!r})"
+    if loc:
+        return f"{source}: {loc}: {msg}"
+    # Model-level validators name their key themselves ("section.key: reason").
+    return f"{source}: {msg}"
+
+
+def validate(data: dict, source: str = "<scenario>") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_validation(exc, source)) from None
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Scenario:
+    """Read a scenario file (following ``extends``), apply overrides, validate.
+
+    Raises ScenarioError with ``file: key: reason`` on any problem.
+    """
+    path = Path(path)
+    if path.suffix != ".toml" and not path.is_dir():
+        if not path.exists():
+            raise ScenarioError(f"{path}: file not found")
+        raise ScenarioError(f"{path}: not a TOML file (expected a .toml scenario)")
+    data = _resolve(path)
+    data.setdefault("name", path.stem)
+    scenario = validate(data, source=str(path))
+    if not overrides:
+        return scenario
+    # Overrides apply to the resolved scenario, defaults included, so any key can be set.
+    full = scenario.to_dict()
+    apply_overrides(full, overrides, source=f"{path} --set")
+    return validate(full, source=f"{path} --set")
+
+
+def scenario_json_schema() -> dict:
+    """JSON schema of a scenario, with each field's description, unit, range and source."""
+    return Scenario.model_json_schema()

@@ -1,0 +1,209 @@
+"""The Ministry of the Interior's strategy: selection, stages, policy mix and budget.
+
+- Selection (stage 1, planning): each cohort year the Ministry ranks the candidates not yet
+  selected by a diagnosis score built from what it can see: recorded crime per inhabitant,
+  homicides per inhabitant and the share of former prisoners (the reported criteria), each as
+  a z-score, plus diagnosis error. A cohort may be restricted to named districts (the 2016
+  pilot). For each selected neighbourhood it designates the closest-scoring unselected
+  neighbourhood as a control (Supreme Decree 008-2017-IN).
+- Stages per neighbourhood, always in order: planning -> execution (from launch) ->
+  consolidation -> evaluation and monitoring. Sectoral programs start ``consolidation_start_week``
+  after launch, which may fall inside execution.
+- Money: each active neighbourhood receives a weekly allocation scaled by its stage intensity,
+  capped so that national spending never exceeds the yearly budget. The policy mix splits it
+  between the pillars and their lines; each line converts money into whole activities at its
+  unit cost and carries the remainder to the next week.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+if TYPE_CHECKING:
+    from sn_sim.model import SafeNeighbourhoodModel
+
+STAGES = ("none", "planning", "execution", "consolidation", "evaluation")
+NONE, PLANNING, EXECUTION, CONSOLIDATION, EVALUATION = range(5)
+NEVER_WEEK = 10**9
+
+
+@dataclass
+class WeeklyEffort:
+    """What the Strategy delivers this week, per neighbourhood (inhabitant units)."""
+
+    extra_patrol_hours: np.ndarray
+    contacts: np.ndarray
+    operations: np.ndarray
+    community_activities: np.ndarray
+    space_recoveries: np.ndarray
+    alcohol_operations: np.ndarray
+    enrolments: np.ndarray  # (n, K)
+
+
+class Ministry(mesa.Agent):
+    """The Ministry of the Interior: one agent that runs the Strategy for the whole pool."""
+
+    def __init__(self, model: "SafeNeighbourhoodModel"):
+        super().__init__(model)
+        s = model.params
+        n = model.geo.n
+        self.cohorts = [
+            (c, model.week_of(c.launch) - s.strategy.planning_weeks, model.week_of(c.launch))
+            for c in s.strategy.rollout
+        ]
+        self.program_specs = list(s.programs.values())
+        K = len(self.program_specs)
+        # Money lines: patrol, contacts, operations, activities, space, alcohol, programs...
+        self.accounts = np.zeros((n, 6 + K))
+        p, c = s.police, s.community
+        self.unit_cost = np.array(
+            [p.patrol_hour_cost, p.contact_cost, p.operation_cost,
+             c.activity_cost, c.space_recovery_cost, c.alcohol_operation_cost]
+            + [q.cost_per_participant for q in self.program_specs]
+        )
+        self.spent_by_year: dict[int, float] = {}
+
+    # --- selection --------------------------------------------------------------------------
+    def diagnosis_score(self, candidates: np.ndarray) -> np.ndarray:
+        s, st = self.model.params.strategy, self.model.state
+
+        def z(x):
+            x = x[candidates]
+            sd = x.std()
+            return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
+        score = (
+            s.weight_crime * z(st.recorded_rate)
+            + s.weight_homicide * z(st.homicide_rate)
+            + s.weight_former_prisoners * z(self.model.former_prisoner_share())
+        )
+        return score + self.model.rng.normal(0.0, s.diagnosis_noise, size=candidates.size)
+
+    def select_cohort(self, cohort, launch_week: int) -> None:
+        model, st, geo = self.model, self.model.state, self.model.geo
+        pool = st.cohort_year == 0
+        if cohort.districts:
+            allowed = np.isin(np.array(geo.district_names)[geo.district], cohort.districts)
+            pool &= allowed
+        candidates = np.flatnonzero(pool)
+        k = min(cohort.neighbourhoods, candidates.size)
+        if k == 0:
+            return
+        score = self.diagnosis_score(candidates)
+        order = np.argsort(-score, kind="stable")
+        if cohort.one_per_district:  # the pilot: the worst-diagnosed neighbourhood of each district
+            names = np.array(geo.district_names)[geo.district[candidates[order]]]
+            _, first = np.unique(names, return_index=True)
+            chosen = candidates[order[np.sort(first)]]
+        else:
+            chosen = candidates[order[:k]]
+        st.cohort_year[chosen] = cohort.year
+        st.launch_week[chosen] = launch_week
+        st.is_control[chosen] = False
+        st.diagnosis_score[candidates] = score
+        # Controls: closest score among the never-selected, one per treated neighbourhood.
+        n_controls = model.params.strategy.controls_per_treated
+        if n_controls:
+            others = np.flatnonzero((st.cohort_year == 0) & ~st.is_control)
+            all_scores = self.diagnosis_score(np.arange(geo.n)) if others.size else None
+            for h in chosen:
+                for _ in range(n_controls):
+                    if others.size == 0:
+                        break
+                    j = int(np.argmin(np.abs(all_scores[others] - all_scores[h])))
+                    st.is_control[others[j]] = True
+                    others = np.delete(others, j)
+
+    # --- stages and money ----------------------------------------------------------------------
+    def update_stages(self) -> None:
+        st, s, week = self.model.state, self.model.params.strategy, self.model.week
+        since = week - st.launch_week
+        selected = st.cohort_year > 0
+        stage = np.full(since.shape, NONE, dtype=np.int8)
+        stage[selected & (since < 0) & (since >= -s.planning_weeks)] = PLANNING
+        stage[selected & (since >= 0)] = EXECUTION
+        stage[selected & (since >= s.execution_weeks)] = CONSOLIDATION
+        stage[selected & (since >= s.execution_weeks + s.consolidation_weeks)] = EVALUATION
+        st.stage[:] = stage
+
+    def intensity(self) -> np.ndarray:
+        s, st = self.model.params.strategy, self.model.state
+        table = np.array([0.0, s.planning_intensity, 1.0, 1.0, s.evaluation_intensity])
+        return table[st.stage]
+
+    def step(self) -> None:
+        model = self.model
+        for cohort, select_week, launch_week in self.cohorts:
+            if model.week == max(select_week, 0):
+                self.select_cohort(cohort, launch_week)
+        self.update_stages()
+
+    def weekly_effort(self) -> WeeklyEffort:
+        """Turn this week's money and in-kind officers into activities."""
+        model, s, st = self.model, self.model.params, self.model.state
+        n = model.geo.n
+        intensity = self.intensity()
+        mix = s.strategy.mix
+        programs_on = (st.stage >= EXECUTION) & (model.week - st.launch_week >= s.strategy.consolidation_start_week)
+        # Planning spends only on the diagnosis (no activities yet).
+        delivering = st.stage >= EXECUTION
+        social = np.where(programs_on, mix.social, 0.0)
+        weekly = s.budget.usd_per_neighbourhood_year / 52.0 * intensity
+        pillar_police = weekly * mix.police * delivering
+        pillar_social = weekly * social
+        pillar_community = weekly * mix.community * delivering
+        planning_cost = weekly * (st.stage == PLANNING)
+        total = pillar_police + pillar_social + pillar_community + planning_cost
+        cap = s.budget.usd_per_year / model.weeks_in_year(model.date.year)
+        if total.sum() > cap:  # the national budget binds: everyone gets less
+            f = cap / total.sum()
+            pillar_police, pillar_social, pillar_community, planning_cost = (
+                pillar_police * f, pillar_social * f, pillar_community * f, planning_cost * f)
+
+        p, c = s.police, s.community
+        income = np.zeros_like(self.accounts)
+        income[:, 0] = pillar_police * p.split_patrol
+        income[:, 1] = pillar_police * p.split_community_policing
+        income[:, 2] = pillar_police * p.split_intelligence
+        income[:, 3] = pillar_community * c.split_activities
+        income[:, 4] = pillar_community * c.split_space
+        income[:, 5] = pillar_community * c.split_alcohol
+        for k, q in enumerate(self.program_specs):
+            income[:, 6 + k] = pillar_social * q.share
+        self.accounts += income
+        units = np.floor(self.accounts / self.unit_cost)
+        spend = units * self.unit_cost
+        self.accounts -= spend
+        cost = spend.sum(axis=1) + planning_cost
+        model.tally.cost += cost
+        year = model.date.year
+        self.spent_by_year[year] = self.spent_by_year.get(year, 0.0) + float(cost.sum())
+
+        # In-kind police (PNP payroll, outside the Strategy budget).
+        on_site = delivering * intensity
+        officers = p.extra_officers * s.strategy.extra_officers_in_kind * on_site
+        cp_officers = p.community_officers * s.strategy.community_police * on_site
+        model.tally.cost_in_kind += (officers + cp_officers) * p.officer_week_cost
+
+        contacts = cp_officers * p.contacts_per_officer + units[:, 1]
+        effort = WeeklyEffort(
+            extra_patrol_hours=officers * p.patrol_hours_per_officer + units[:, 0],
+            contacts=contacts,
+            operations=units[:, 2],
+            community_activities=units[:, 3],
+            space_recoveries=units[:, 4],
+            alcohol_operations=units[:, 5],
+            enrolments=units[:, 6:],
+        )
+        t = model.tally
+        t.activities_police += contacts / p.contacts_per_activity + effort.operations
+        t.activities_community += effort.community_activities + effort.space_recoveries + effort.alcohol_operations
+        group = np.array([q.participants_per_activity for q in self.program_specs]) if self.program_specs else np.ones(0)
+        t.activities_social += (effort.enrolments / np.maximum(group, 1e-9)).sum(axis=1) if group.size else 0.0
+        t.alcohol_operations += effort.alcohol_operations
+        t.spaces_recovered += effort.space_recoveries
+        return effort

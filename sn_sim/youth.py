@@ -1,0 +1,59 @@
+"""Youth risk and gang involvement.
+
+Youth (12-24 by default) move between none -> at risk -> involved and back. The hazards rise
+with the person's risk-factor score and with the share of gang-involved youth in the
+neighbourhood (peer influence: Haynie 2001; Thornberry et al. 2003), and are halved while the
+youth is enrolled in a program (structured use of free time: Gottfredson et al. 2004).
+Involvement ends by desistance (Pyrooz 2014: median membership about two years) or prison.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sn_sim.crime import refresh_propensity
+from sn_sim.population import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PROGRAM
+
+if TYPE_CHECKING:
+    from sn_sim.model import SafeNeighbourhoodModel
+
+ENROLLED_PROTECTION = 0.5  # hazard multiplier while in a program (assumption; see ODD)
+
+
+def gang_share(model: "SafeNeighbourhoodModel") -> np.ndarray:
+    """Share of youth who are gang-involved, per neighbourhood (free youth only)."""
+    r, idx = model.residents, model.youth_idx
+    nb = r.neighbourhood[idx]
+    involved = np.bincount(nb, weights=(r.gang[idx] == GANG_INVOLVED), minlength=model.geo.n)
+    total = np.bincount(nb, minlength=model.geo.n)
+    return involved / np.maximum(total, 1)
+
+
+def step_youth(model: "SafeNeighbourhoodModel") -> None:
+    y = model.params.youth
+    r, rng, idx = model.residents, model.rng, model.youth_idx
+    free = r.released_week[idx] <= model.week
+    idx = idx[free]
+    gang = r.gang[idx]
+    risk = r.risk[idx]
+    peer = 1.0 + y.peer_effect * model.gang_share[r.neighbourhood[idx]]
+    protect = np.where(r.program[idx] != NO_PROGRAM, ENROLLED_PROTECTION, 1.0)
+    hazard = np.select(
+        [gang == GANG_NONE, gang == GANG_AT_RISK],
+        [y.onset_rate * risk * peer * protect, y.recruitment_rate * risk * peer * protect],
+        y.desistance_rate,
+    )
+    move = rng.random(idx.size) < hazard
+    # At-risk youth may also recover (more so with few risk factors).
+    recover = (gang == GANG_AT_RISK) & ~move & (rng.random(idx.size) < y.recovery_rate * (1 - risk))
+    new = gang.copy()
+    new[move & (gang == GANG_NONE)] = GANG_AT_RISK
+    new[move & (gang == GANG_AT_RISK)] = GANG_INVOLVED
+    new[move & (gang == GANG_INVOLVED)] = GANG_NONE
+    new[recover] = GANG_NONE
+    changed = idx[new != gang]
+    r.gang[idx] = new
+    if changed.size:
+        refresh_propensity(model, changed)
