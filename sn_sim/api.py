@@ -35,11 +35,13 @@ def replicate_streams(seed: int, replicates: int) -> list[np.random.SeedSequence
 
 
 def run_replicate(scenario: Scenario, seed: int, replicate: int,
-                  progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One replicate: (panel, blocks, neighbourhoods) frames."""
     stream = replicate_streams(seed, replicate + 1)[replicate]
     model = SafeNeighbourhoodModel(scenario, rng=stream)
     model.run(progress=progress)
-    return model.recorder.panel(scenario.name, replicate, seed), model.recorder.blocks(replicate)
+    rec = model.recorder
+    return rec.panel(scenario.name, replicate, seed), rec.blocks(replicate), rec.neighbourhoods(replicate)
 
 
 def run(scenario: Scenario | str | Path, seed: int = 0, replicates: int = 1,
@@ -62,15 +64,16 @@ def run(scenario: Scenario | str | Path, seed: int = 0, replicates: int = 1,
     if replicates < 1:
         raise ValueError("replicates must be at least 1")
     t0 = time.perf_counter()
-    panels, blocks = [], []
+    panels, blocks, places = [], [], []
     for i in range(replicates):
-        p, b = run_replicate(scenario, seed, i, progress)
+        p, b, nb = run_replicate(scenario, seed, i, progress)
         panels.append(p)
         blocks.append(b)
+        places.append(nb)
     wall = time.perf_counter() - t0
     manifest = build_manifest(scenario, seed, replicates, wall)
     return Results(panel=pd.concat(panels, ignore_index=True), blocks=pd.concat(blocks, ignore_index=True),
-                   manifest=manifest, scenario=scenario)
+                   manifest=manifest, neighbourhoods=pd.concat(places, ignore_index=True), scenario=scenario)
 
 
 def build_manifest(scenario: Scenario, seed: int, replicates: int, wall: float) -> dict:

@@ -7,11 +7,14 @@ Every user error (bad scenario, bad override, unusable --out) is printed as one 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from sn_sim.errors import SnSimError
+
+COMMAND_MODULES = ("sn_sim.experiment.cli", "sn_sim.evaluation.cli", "sn_sim.app.cli")
 
 
 def _add_scenario_args(p: argparse.ArgumentParser) -> None:
@@ -115,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weeks", type=int, default=None, help="simulate only this many weeks (default: whole calendar)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_bench)
+
+    # Layers above the model (experiments, evaluation, app) add their own subcommands.
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency, not a layer that is not there yet
+                raise
+            continue
+        module.register(sub)
     return parser
 
 

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 def community_activities(model: "SafeNeighbourhoodModel", activities: np.ndarray) -> None:
     """Each activity recruits adults into a junta vecinal."""
     c = model.params.community
-    r, rng = model.residents, model.rng
-    recruits = model.to_agents(activities * c.junta_recruits_per_activity)
+    r, rng = model.residents, model.stream("community")
+    recruits = model.to_agents(activities * c.junta_recruits_per_activity, rng)
     for h in np.flatnonzero(recruits):
         sl = model.layout.neighbourhood_slice(h)
         who = rng.integers(sl.start, sl.stop, size=3 * recruits[h])
@@ -38,12 +38,12 @@ def junta_turnover(model: "SafeNeighbourhoodModel") -> None:
     replaces them at the initial membership level (a stable background of 14,000 juntas)."""
     if model.week % 4:
         return  # checked every 4 weeks with the 4-week hazard: same expectation, a quarter of the cost
-    r, rng, c = model.residents, model.rng, model.params.community
+    r, rng, c = model.residents, model.stream("community"), model.params.community
     p = 1 - (1 - c.junta_dropout) ** 4
     members = np.flatnonzero(r.junta)
     r.junta[members[rng.random(members.size) < p]] = False
     adults = np.diff(model.layout.nb_start) * model.reference_junta_share
-    joins = model.to_agents(p * adults / model.params.population.scale)
+    joins = model.to_agents(p * adults / model.params.population.scale, rng)
     for h in np.flatnonzero(joins):
         sl = model.layout.neighbourhood_slice(h)
         who = rng.integers(sl.start, sl.stop, size=3 * joins[h])
@@ -56,7 +56,7 @@ def junta_tips(model: "SafeNeighbourhoodModel", offence_blocks: np.ndarray) -> n
     share = model.state.junta_share  # per neighbourhood
     B = model.geo.blocks_per_neighbourhood
     nb = offence_blocks // B
-    known = model.rng.random(offence_blocks.size) < np.minimum(c.junta_tip_rate * share[nb] * 100, 1.0)
+    known = model.stream("community").random(offence_blocks.size) < np.minimum(c.junta_tip_rate * share[nb] * 100, 1.0)
     tips = np.bincount(offence_blocks[known], minlength=model.blocks.recorded_crime.size)
     return tips.reshape(model.blocks.recorded_crime.shape) / model.params.population.scale
 

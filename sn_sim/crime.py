@@ -111,12 +111,12 @@ def _choose_target_blocks(model, offenders: np.ndarray, rng: np.random.Generator
 
 def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
     """Draw attempts, deter or displace them, and return completed offences with their victims."""
-    rng, r, geo, blocks, s = model.rng, model.residents, model.geo, model.blocks, model.params
+    rng, r, geo, blocks, s = model.stream("crime"), model.residents, model.geo, model.blocks, model.params
     week = model.week
     B = geo.blocks_per_neighbourhood
 
     # Motivated offenders: one Bernoulli draw per resident (float32 keeps this cheap).
-    attempt = rng.random(r.n, dtype=np.float32) < r.propensity
+    attempt = model.stream("offending").random(r.n, dtype=np.float32) < r.propensity
     offenders = np.flatnonzero(attempt)
     offenders = offenders[r.released_week[offenders] <= week]  # in prison: no attempt
     if offenders.size == 0:

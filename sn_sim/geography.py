@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from mesa.discrete_space import PropertyLayer
 
 from sn_sim.scenario import Scenario
 
@@ -157,6 +158,7 @@ class Blocks:
         return 1.0 - self.space_condition
 
 
-def block_layer(values: np.ndarray, geo: Geography, neighbourhood: int) -> np.ndarray:
-    """One neighbourhood's block field as a (rows, cols) map."""
-    return np.asarray(values[neighbourhood]).reshape(geo.rows, geo.cols)
+def block_layer(values: np.ndarray, geo: Geography, neighbourhood: int, name: str = "field") -> PropertyLayer:
+    """One neighbourhood's block field as a Mesa PropertyLayer of shape (rows, cols), e.g. for a map."""
+    data = np.asarray(values[neighbourhood]).reshape(geo.rows, geo.cols)
+    return PropertyLayer.from_data(name, data)

@@ -31,6 +31,10 @@ from sn_sim.scenario import Scenario
 from sn_sim.strategy import NEVER_WEEK, STAGES, Ministry
 
 
+STREAMS = ("strategy", "police", "contacts", "operations", "justice", "community", "programs", "culture",
+           "youth", "offending", "crime")
+
+
 @dataclass
 class NeighbourhoodState:
     """Neighbourhood-level state, shape (n,) each."""
@@ -127,10 +131,16 @@ class SafeNeighbourhoodModel(mesa.Model):
         Source of all randomness; same scenario and rng give the same run.
     """
 
-    def __init__(self, scenario: Scenario, rng=None):
-        if isinstance(rng, np.random.SeedSequence):
-            rng = np.random.default_rng(rng)
-        super().__init__(rng=rng)
+    def __init__(self, scenario: Scenario, rng: int | np.random.SeedSequence | None = None):
+        # One root SeedSequence: the initial state comes from its generator, and each weekly
+        # process draws from its own stream keyed by (process, week). A policy change therefore
+        # does not shift the random numbers of other processes or later weeks: twin runs with
+        # different mixes share common random numbers (the basis of comparisons and of the
+        # counterfactual twins).
+        self.seed_sequence = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
+        super().__init__(rng=np.random.default_rng(self.seed_sequence))
+        self._streams: dict[str, np.random.Generator] = {}
+        self._streams_week: int | None = None
         self.params = scenario
         s = scenario
         self.geo = build_geography(s, self.rng)
@@ -186,12 +196,27 @@ class SafeNeighbourhoodModel(mesa.Model):
     def finished(self) -> bool:
         return self.week >= self.n_weeks
 
+    # --- randomness -------------------------------------------------------------------------------
+    def stream(self, process: str) -> np.random.Generator:
+        """This week's generator for one process (see STREAMS); the same (seed, process, week)
+        always gives the same numbers."""
+        if self._streams_week != self.week:
+            self._streams.clear()
+            self._streams_week = self.week
+        gen = self._streams.get(process)
+        if gen is None:
+            ss = self.seed_sequence
+            key = ss.spawn_key + (STREAMS.index(process), self.week + 100_000)
+            gen = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=key))
+            self._streams[process] = gen
+        return gen
+
     # --- helpers ----------------------------------------------------------------------------------
-    def to_agents(self, amount: np.ndarray) -> np.ndarray:
+    def to_agents(self, amount: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Inhabitant-unit amounts -> whole agents at this scale (stochastic rounding, unbiased)."""
         x = np.asarray(amount, dtype=float) * self.params.population.scale
         base = np.floor(x)
-        return (base + (self.rng.random(x.shape) < x - base)).astype(np.int64)
+        return (base + (rng.random(x.shape) < x - base)).astype(np.int64)
 
     def _share_by_neighbourhood(self, mask: np.ndarray, among: np.ndarray) -> np.ndarray:
         num = np.add.reduceat(mask & among, self.layout.nb_start[:-1], dtype=np.int64)

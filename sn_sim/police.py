@@ -41,7 +41,7 @@ def allocate_patrol(model: "SafeNeighbourhoodModel", extra_hours: np.ndarray) ->
         k = min(p.hot_zone_blocks, B)
         recorded = blocks.recorded_crime[treated]
         # Ties (no recorded crime at all) are broken at random, not by block order.
-        jitter = model.rng.random(recorded.shape) * 1e-9
+        jitter = model.stream("police").random(recorded.shape) * 1e-9
         hot = np.argpartition(-(recorded + jitter), k - 1, axis=1)[:, :k]
         hot_hours = extra_hours[treated] * p.hot_zone_share
         routine_extra = extra_hours[treated] * (1 - p.hot_zone_share)
@@ -57,8 +57,8 @@ def community_contacts(model: "SafeNeighbourhoodModel", contacts: np.ndarray) ->
     """Community-police contacts: each is procedurally just with probability
     ``implementation_quality`` (trust gain) or not (larger trust loss)."""
     p = model.params.police
-    r, rng = model.residents, model.rng
-    agents = model.to_agents(contacts)
+    r, rng = model.residents, model.stream("contacts")
+    agents = model.to_agents(contacts, rng)
     model.tally.contacts += contacts
     for h in np.flatnonzero(agents):
         sl = model.layout.neighbourhood_slice(h)
@@ -73,7 +73,7 @@ def community_contacts(model: "SafeNeighbourhoodModel", contacts: np.ndarray) ->
 def intelligence_operations(model: "SafeNeighbourhoodModel", operations: np.ndarray) -> None:
     """Operations against crime rings in the neighbourhoods where ``operations[h] > 0``."""
     p = model.params.police
-    r, rng = model.residents, model.rng
+    r, rng = model.residents, model.stream("operations")
     for h in np.flatnonzero(operations):
         sl = model.layout.neighbourhood_slice(h)
         for _ in range(int(operations[h])):
@@ -97,7 +97,7 @@ def incarcerate(model: "SafeNeighbourhoodModel", who: np.ndarray, convicted_shar
     """Convict a share of ``who`` and send them to prison for an exponential sentence."""
     if who.size == 0:
         return
-    rng = model.rng
+    rng = model.stream("justice")
     jailed = who[rng.random(who.size) < convicted_share]
     if jailed.size == 0:
         return
@@ -112,7 +112,7 @@ def incarcerate(model: "SafeNeighbourhoodModel", who: np.ndarray, convicted_shar
 def arrests_from_offences(model: "SafeNeighbourhoodModel", offences: Offences) -> np.ndarray:
     """Clear recorded offences with an arrest; returns a mask over offences that were cleared."""
     rep = model.params.reporting
-    cleared = offences.recorded & (model.rng.random(offences.offender.size) < rep.clearance)
+    cleared = offences.recorded & (model.stream("justice").random(offences.offender.size) < rep.clearance)
     arrested = np.unique(offences.offender[cleared])
     arrested = arrested[model.residents.released_week[arrested] <= model.week]
     incarcerate(model, arrested, convicted_share=rep.conviction)

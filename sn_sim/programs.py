@@ -45,7 +45,7 @@ class SectoralPrograms:
         self.pending_week = np.zeros(0, dtype=np.int64)
         self.pending_factor = np.zeros(0, dtype=np.float32)
 
-    def eligible_accept(self, who: np.ndarray, target: str) -> np.ndarray:
+    def eligible_accept(self, who: np.ndarray, target: str, rng: np.random.Generator) -> np.ndarray:
         r, y = self.model.residents, self.model.params.youth
         age = r.age[who]
         free = (r.program[who] == NO_PROGRAM) & (r.released_week[who] <= self.model.week)
@@ -59,9 +59,10 @@ class SectoralPrograms:
             ok, accept = (age > y.max_age) & free, np.ones(who.size)
         else:  # residents
             ok, accept = (age >= y.min_age) & free, np.ones(who.size)
-        return ok & (self.model.rng.random(who.size) < accept)
+        return ok & (rng.random(who.size) < accept)
 
-    def enrol(self, h: int, program_id: int, n_agents: int, target: str, dose_weeks: int) -> int:
+    def enrol(self, h: int, program_id: int, n_agents: int, target: str, dose_weeks: int,
+              rng: np.random.Generator) -> int:
         """Enrol up to ``n_agents`` people of neighbourhood ``h``; returns how many were enrolled."""
         if n_agents <= 0:
             return 0
@@ -69,8 +70,8 @@ class SectoralPrograms:
         sl = model.layout.neighbourhood_slice(h)
         chosen = np.zeros(0, dtype=np.int64)
         for _ in range(4):  # rejection sampling: O(enrolments), not O(residents)
-            draw = model.rng.integers(sl.start, sl.stop, size=max(8 * n_agents, 32))
-            draw = draw[self.eligible_accept(draw, target) & ~np.isin(draw, chosen)]
+            draw = rng.integers(sl.start, sl.stop, size=max(8 * n_agents, 32))
+            draw = draw[self.eligible_accept(draw, target, rng) & ~np.isin(draw, chosen)]
             _, first = np.unique(draw, return_index=True)
             chosen = np.concatenate([chosen, draw[np.sort(first)]])[:n_agents]
             if chosen.size >= n_agents:
@@ -87,9 +88,10 @@ class SectoralPrograms:
         """``enrolments``: (n, K) enrolments bought this week, in inhabitant units."""
         model = self.model
         specs = list(model.params.programs.values())
-        agents = model.to_agents(enrolments)
+        rng = model.stream("programs")
+        agents = model.to_agents(enrolments, rng)
         for h, k in zip(*np.nonzero(agents)):
-            got = self.enrol(h, k, int(agents[h, k]), specs[k].target, specs[k].dose_weeks)
+            got = self.enrol(h, k, int(agents[h, k]), specs[k].target, specs[k].dose_weeks, rng)
             model.tally.enrolments[h] += got / model.params.population.scale
 
     def step(self) -> None:
@@ -101,7 +103,7 @@ class SectoralPrograms:
         done = e[r.program_weeks_left[e] == 0]
         if done.size:
             pid = r.program[done].astype(np.int64)
-            completed = model.rng.random(done.size) < self.completion[pid]
+            completed = self.model.stream("programs").random(done.size) < self.completion[pid]
             c = done[completed]
             self.pending_idx = np.concatenate([self.pending_idx, c])
             self.pending_week = np.concatenate([self.pending_week, model.week + self.lag[pid[completed]]])
@@ -165,8 +167,9 @@ class CultureOrganisation(mesa.Agent):
         model, cp, h = self.model, self.model.params.culture_points, self.neighbourhood
         scale = model.params.population.scale
         for _ in range(self.workshop_weeks.count(model.week)):
-            agents = int(model.to_agents(np.array([cp.participants_per_workshop]))[0])
-            got = model.programs.enrol(h, model.programs.culture_id, agents, "youth", cp.sessions_per_workshop)
+            rng = model.stream("culture")
+            agents = int(model.to_agents(np.array([cp.participants_per_workshop]), rng)[0])
+            got = model.programs.enrol(h, model.programs.culture_id, agents, "youth", cp.sessions_per_workshop, rng)
             model.tally.culture_workshops[h] += 1
             model.tally.culture_workshop_participants[h] += got / scale
         for _ in range(self.activity_weeks.count(model.week)):
@@ -211,7 +214,7 @@ class CulturePoints:
             chosen = []
             for d in cp.districts:
                 trained = [o for o in self.orgs if o.district == d]
-                picks = model.rng.permutation(len(trained))[: cp.projects_per_district]
+                picks = model.stream("culture").permutation(len(trained))[: cp.projects_per_district]
                 chosen += [trained[i] for i in picks]
             workshops = _spread(int(round(cp.workshops_per_project * len(chosen))), len(chosen))
             activities = _spread(int(round(cp.activities_per_project * len(chosen))), len(chosen))

@@ -167,6 +167,30 @@ class PanelRecorder:
         df["spaces_recovered_to_date"] = df.groupby("neighbourhood", observed=True)["spaces_recovered"].cumsum()
         return df
 
+    def neighbourhoods(self, replicate: int) -> pd.DataFrame:
+        """Static facts per neighbourhood and the Ministry's decisions in this replicate."""
+        m = self.model
+        st = m.state
+        launch = [m.start + dt.timedelta(weeks=int(w)) if c else None
+                  for w, c in zip(st.launch_week, st.cohort_year)]
+        cohort = st.cohort_year.astype(float)
+        cohort[cohort == 0] = np.nan
+        return pd.DataFrame({
+            "replicate": np.int32(replicate),
+            "neighbourhood": np.arange(m.geo.n, dtype=np.int32),
+            "neighbourhood_name": m.geo.names,
+            "district": np.array(m.geo.district_names)[m.geo.district],
+            "city": np.array(m.geo.city_names)[m.geo.city],
+            "lima": m.geo.lima,
+            "inhabitants": m.geo.inhabitants,
+            "crime_level": m.geo.crime_level,
+            "adjacent": [a.astype(np.int32).tolist() for a in m.geo.adjacent],
+            "cohort_year": pd.array(cohort, dtype="Int16"),
+            "launch_date": pd.to_datetime(launch),
+            "is_control": st.is_control & (st.cohort_year == 0),
+            "diagnosis_score": st.diagnosis_score,
+        })
+
     def blocks(self, replicate: int) -> pd.DataFrame:
         if not self.block_rows:
             return pd.DataFrame()
@@ -184,15 +208,19 @@ class Results:
     panel : DataFrame, one row per replicate x neighbourhood x week (docs/data_dictionary.md)
     blocks : DataFrame, offences per block per calendar year and replicate
     manifest : dict, package version, resolved scenario, its hash, seeds, wall time
+    neighbourhoods : DataFrame, one row per replicate x neighbourhood: static facts,
+        adjacency, and the Ministry's selection (cohort, launch date, control, diagnosis score)
     """
 
     panel: pd.DataFrame
     blocks: pd.DataFrame
     manifest: dict
+    neighbourhoods: pd.DataFrame = field(default_factory=pd.DataFrame)
     scenario: object = field(repr=False, default=None)
 
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
-        """Write panel.parquet, blocks.parquet, manifest.json and plots/ atomically to ``out``."""
+        """Write panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json and plots/
+        atomically to ``out``."""
         out = Path(out)
         check_output_dir(out, force)
         parent = out.parent if str(out.parent) else Path(".")
@@ -200,6 +228,7 @@ class Results:
         try:
             self.panel.to_parquet(tmp / "panel.parquet", index=False)
             self.blocks.to_parquet(tmp / "blocks.parquet", index=False)
+            self.neighbourhoods.to_parquet(tmp / "neighbourhoods.parquet", index=False)
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str))
             if plots:
                 from sn_sim.plots import write_plots
@@ -236,5 +265,6 @@ def load_results(path: str | Path) -> Results:
         panel=pd.read_parquet(path / "panel.parquet"),
         blocks=pd.read_parquet(path / "blocks.parquet"),
         manifest=json.loads((path / "manifest.json").read_text()),
+        neighbourhoods=pd.read_parquet(path / "neighbourhoods.parquet"),
     )
 

@@ -195,9 +195,9 @@ class Trust(Section):
                               source="Skogan 2006 asymmetry; Bradford et al. 2009")
     response_gain: float = P(0.02, ge=0, le=1, unit="trust score", description="trust gained by a victim whose offender is arrested",
                              source="Skogan 2006 (gains smaller than losses)")
-    visibility_gain: float = P(0.0004, ge=0, le=0.05, unit="trust score per patrol hour per block-week",
-                               description="trust gained from visible patrol on one's block",
-                               source="Sherman & Weisburd 1995; Weisburd et al. 2011 (patrol and legitimacy, small)")
+    visibility_gain: float = P(0.00002, ge=0, le=0.05, unit="trust score per extra patrol hour per block-week",
+                               description="trust gained from extra visible patrol on one's block",
+                               source="Kochel & Weisburd 2017 and Weisburd et al. 2011: hot-spot patrol barely moves legitimacy (small by assumption)")
 
 
 class Insecurity(Section):
@@ -267,7 +267,7 @@ class Police(Section):
                             source="Mazerolle et al. 2013 (LPI, small positive)")
     contact_loss: float = P(0.06, ge=0, le=1, unit="trust score", description="trust lost from a poor contact",
                             source="Skogan 2006 asymmetry")
-    contacts_per_activity: float = P(25.0, gt=0, le=1000, unit="contacts", description="community-police contacts that make one reported activity (a meeting, a joint patrol)",
+    contacts_per_activity: float = P(60.0, gt=0, le=1000, unit="contacts", description="community-police contacts that make one reported activity (a meeting, a joint patrol)",
                                      source="assumption")
     contact_cost: float = P(4.0, gt=0, le=1000, unit="USD per contact", description="budget cost of one community-police contact (materials, meetings)",
                             source="assumption")
@@ -310,16 +310,18 @@ class Program(Section):
 
 
 def _default_programs() -> dict[str, Program]:
+    # Unit costs are assumptions scaled to Peruvian program costs (e.g. MTPE Jovenes Productivos,
+    # MINEDU tutoring, MINSA community mental-health sessions); effects in docs/ODD.md §7.
     return {
-        "education": Program(share=0.25, target="youth", cost_per_participant=120, dose_weeks=16, risk_reduction=0.10,
+        "education": Program(share=0.25, target="youth", cost_per_participant=80, dose_weeks=16, risk_reduction=0.10,
                              completion=0.75),
-        "health": Program(share=0.15, target="residents", cost_per_participant=60, dose_weeks=4, risk_reduction=0.03,
+        "health": Program(share=0.15, target="residents", cost_per_participant=40, dose_weeks=4, risk_reduction=0.03,
                           completion=0.8),
-        "labour": Program(share=0.25, target="youth_at_risk", cost_per_participant=300, dose_weeks=8, risk_reduction=0.20,
+        "labour": Program(share=0.25, target="youth_at_risk", cost_per_participant=200, dose_weeks=8, risk_reduction=0.20,
                           completion=0.65, effect_lag_weeks=8),
-        "social_inclusion": Program(share=0.2, target="adults", cost_per_participant=90, dose_weeks=12, risk_reduction=0.05,
+        "social_inclusion": Program(share=0.2, target="adults", cost_per_participant=60, dose_weeks=12, risk_reduction=0.05,
                                     completion=0.8),
-        "justice": Program(share=0.15, target="youth_at_risk", cost_per_participant=250, dose_weeks=12, risk_reduction=0.2,
+        "justice": Program(share=0.15, target="youth_at_risk", cost_per_participant=150, dose_weeks=12, risk_reduction=0.2,
                            completion=0.6),
     }
 
@@ -451,9 +453,9 @@ class Strategy(Section):
 class Budget(Section):
     usd_per_year: float = P(5_369_221.0, ge=0, le=1e10, unit="USD per year", description="national cap on the Strategy's own spending",
                             source="targets budget_per_year (program report)")
-    usd_per_neighbourhood_year: float = P(59_000.0, ge=0, le=1e8, unit="USD per neighbourhood-year",
-                                          description="allocation to one neighbourhood at full intensity",
-                                          source="assumption: cap / 91 neighbourhoods")
+    usd_per_neighbourhood_year: float = P(75_000.0, ge=0, le=1e8, unit="USD per neighbourhood-year",
+                                          description="allocation to one neighbourhood at full intensity (the national cap binds first in 2019)",
+                                          source="assumption: above cap / 91 = 59,000 because neighbourhoods spend less while planning or in evaluation")
 
 
 class Scenario(Section):

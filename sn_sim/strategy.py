@@ -81,7 +81,7 @@ class Ministry(mesa.Agent):
             + s.weight_homicide * z(st.homicide_rate)
             + s.weight_former_prisoners * z(self.model.former_prisoner_share())
         )
-        return score + self.model.rng.normal(0.0, s.diagnosis_noise, size=candidates.size)
+        return score + self.model.stream("strategy").normal(0.0, s.diagnosis_noise, size=candidates.size)
 
     def select_cohort(self, cohort, launch_week: int) -> None:
         model, st, geo = self.model, self.model.state, self.model.geo

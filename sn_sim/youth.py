@@ -33,9 +33,11 @@ def gang_share(model: "SafeNeighbourhoodModel") -> np.ndarray:
 
 def step_youth(model: "SafeNeighbourhoodModel") -> None:
     y = model.params.youth
-    r, rng, idx = model.residents, model.rng, model.youth_idx
+    r, rng, idx = model.residents, model.stream("youth"), model.youth_idx
+    # One draw per youth, prisoners included, so twin runs stay aligned (common random numbers).
+    u_move, u_recover = rng.random(idx.size), rng.random(idx.size)
     free = r.released_week[idx] <= model.week
-    idx = idx[free]
+    idx, u_move, u_recover = idx[free], u_move[free], u_recover[free]
     gang = r.gang[idx]
     risk = r.risk[idx]
     peer = 1.0 + y.peer_effect * model.gang_share[r.neighbourhood[idx]]
@@ -45,9 +47,9 @@ def step_youth(model: "SafeNeighbourhoodModel") -> None:
         [y.onset_rate * risk * peer * protect, y.recruitment_rate * risk * peer * protect],
         y.desistance_rate,
     )
-    move = rng.random(idx.size) < hazard
+    move = u_move < hazard
     # At-risk youth may also recover (more so with few risk factors).
-    recover = (gang == GANG_AT_RISK) & ~move & (rng.random(idx.size) < y.recovery_rate * (1 - risk))
+    recover = (gang == GANG_AT_RISK) & ~move & (u_recover < y.recovery_rate * (1 - risk))
     new = gang.copy()
     new[move & (gang == GANG_NONE)] = GANG_AT_RISK
     new[move & (gang == GANG_AT_RISK)] = GANG_INVOLVED
