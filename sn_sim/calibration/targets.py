@@ -1,0 +1,170 @@
+"""Calibration targets and the simulated moments that match them.
+
+Each target in ``targets.toml`` is matched by a moment computed from a run's panel exactly as
+the reporting body computes it: INEI survey rates as population-weighted means of the panel's
+survey-style rates over the target's 12-month window; program figures as sums over the
+reported period. The pool of candidate neighbourhoods stands for urban Peru (docs/ODD.md §6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Target:
+    id: str
+    what: str
+    unit: str
+    period: str
+    scope: str
+    source: str
+    status: str
+    role: str
+    value: float | None = None
+    range: tuple[float, float] | None = None
+    tolerance_kind: str = "absolute"
+    tolerance: float = 0.0
+    fit_period: str | None = None
+    note: str = ""
+
+    @property
+    def centre(self) -> float:
+        return self.value if self.value is not None else 0.5 * (self.range[0] + self.range[1])
+
+    def band(self) -> tuple[float, float]:
+        """Acceptance band: the range, or value +- tolerance."""
+        if self.range is not None:
+            return self.range
+        tol = self.tolerance * abs(self.value) if self.tolerance_kind == "relative" else self.tolerance
+        return (self.value - tol, self.value + tol)
+
+    def scale(self) -> float:
+        """Error scale for the objective: half the acceptance band (so 1 = at the band's edge)."""
+        lo, hi = self.band()
+        half = (hi - lo) / 2
+        return half if half > 0 else max(abs(self.centre) * 0.01, 1e-9)
+
+    def accepted(self, simulated: float) -> bool:
+        lo, hi = self.band()
+        return bool(lo - 1e-9 <= simulated <= hi + 1e-9)
+
+
+def load_targets() -> list[Target]:
+    data = tomllib.loads(files("sn_sim.calibration").joinpath("targets.toml").read_text())
+    out = []
+    for t in data["target"]:
+        tol = t.get("tolerance", {})
+        out.append(Target(
+            id=t["id"], what=t["what"], unit=t["unit"], period=t["period"], scope=t["scope"],
+            source=t["source"], status=t["status"], role=t.get("role", "fitted"),
+            value=t.get("value"), range=tuple(t["range"]) if "range" in t else None,
+            tolerance_kind=tol.get("kind", "absolute"), tolerance=float(tol.get("value", 0.0)),
+            fit_period=t.get("fit_period"), note=t.get("note", ""),
+        ))
+    return out
+
+
+def period_window(period: str) -> tuple[dt.date, dt.date]:
+    """'2016' -> the year; '2017-09..2018-02' -> those months; 'to 2019' / 'c. 2019' -> 2019;
+    '2014-2019' / '2016-2019' -> the years (clipped to the simulation later)."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})\.\.(\d{4})-(\d{2})", period)
+    if m:
+        y0, m0, y1, m1 = map(int, m.groups())
+        end = dt.date(y1 + (m1 == 12), m1 % 12 + 1, 1) - dt.timedelta(days=1)
+        return dt.date(y0, m0, 1), end
+    years = [int(y) for y in re.findall(r"\d{4}", period)]
+    if not years:
+        raise ValueError(f"cannot read period {period!r}")
+    return dt.date(min(years), 1, 1), dt.date(max(years), 12, 31)
+
+
+def _window(panel: pd.DataFrame, period: str) -> pd.DataFrame:
+    lo, hi = period_window(period)
+    d = panel["date"]
+    return panel[(d >= pd.Timestamp(lo)) & (d <= pd.Timestamp(hi))]
+
+
+def _weighted_rate(df: pd.DataFrame, column: str, weight: pd.Series) -> pd.Series:
+    """Per replicate: sum(w * rate) / sum(w), ignoring missing rates."""
+    ok = df[column].notna()
+    num = (df[column].where(ok, 0) * weight.where(ok, 0)).groupby(df["replicate"]).sum()
+    den = weight.where(ok, 0).groupby(df["replicate"]).sum()
+    return num / den
+
+
+def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
+    """The simulated counterpart of ``target``, one value per replicate (NaN if out of scope)."""
+    reps = panel["replicate"].unique()
+    tid = target.id
+    w = _window(panel, target.period)
+    last = panel[panel["week"] == panel["week"].max()]
+
+    def per_rep(values) -> pd.Series:
+        return pd.Series(values, index=reps) if np.isscalar(values) else values.reindex(reps)
+
+    if tid.startswith("rollout_"):
+        cohorts = last.drop_duplicates(["replicate", "neighbourhood"])
+        if tid == "rollout_total":
+            return cohorts.groupby("replicate")["treated"].sum().astype(float).reindex(reps)
+        year = int(tid.split("_")[1])
+        return (cohorts["cohort_year"] == year).groupby(cohorts["replicate"]).sum().astype(float).reindex(reps)
+    if tid == "neighbourhood_population":
+        return last.groupby("replicate")["population"].mean().reindex(reps)
+    if tid == "neighbourhood_blocks":
+        return per_rep(float(scenario.population.block_rows * scenario.population.block_cols))
+    if tid == "extra_police_example":
+        return per_rep(float(scenario.police.extra_officers))
+    if tid == "activities_2019_q1q3":
+        return w.groupby("replicate")["activities"].sum().reindex(reps)
+    if tid == "beneficiaries_2019":
+        end = _window(panel, "2019")
+        end = end[end["week"] == end["week"].max()]
+        return end.groupby("replicate")["beneficiaries_to_date"].sum().reindex(reps)
+    if tid == "budget_per_year":
+        return _window(panel, "2019").groupby("replicate")["cost_usd"].sum().reindex(reps)
+    if tid in ("culture_orgs_trained", "culture_projects_financed"):
+        return last.groupby("replicate")[tid].sum().astype(float).reindex(reps)
+    if tid.startswith("culture_"):
+        return w.groupby("replicate")[tid].sum().reindex(reps)
+    if tid.startswith("homicide_rate"):
+        # Expected homicides given the simulated violent offences (lethality x violent): the same
+        # mean as the sampled count, without its Poisson noise at reduced scales (Rao-Blackwell).
+        expected = w["violent_offences"] * scenario.crime.lethality
+        yearly = expected.groupby(w["replicate"]).sum().to_frame("h")
+        yearly["weeks"] = w.groupby("replicate")["week"].nunique()
+        pop = w.groupby(["replicate", "week"])["population"].sum().groupby("replicate").mean()
+        return (1e5 * yearly["h"] / pop * 52 / yearly["weeks"]).reindex(reps)
+
+    # Survey-style rates: national = the whole pool; Lima and SJL targets use their subsets.
+    if "lima" in tid:
+        w = w[w["lima"]]
+    elif "sjl" in tid:
+        w = w[w["district"] == "San Juan de Lurigancho"]
+    if w.empty:
+        return per_rep(np.nan)
+    if tid.startswith("victimization"):
+        return _weighted_rate(w, "victimisation_12m", w["population"]).reindex(reps)
+    if tid.startswith("insecurity"):
+        return _weighted_rate(w, "insecurity", w["population"]).reindex(reps)
+    if tid.startswith("reporting"):
+        return _weighted_rate(w, "reporting_rate", w["population"] * w["victimisation_12m"]).reindex(reps)
+    if tid == "trust_police":
+        return _weighted_rate(w, "trust_police", w["population"]).reindex(reps)
+    raise KeyError(f"no simulated moment for target {tid!r}")
+
+
+def simulated_moments(panel: pd.DataFrame, scenario, targets: list[Target] | None = None) -> pd.DataFrame:
+    """Long frame: target id x replicate -> simulated value."""
+    rows = []
+    for t in targets or load_targets():
+        s = moment(t, panel, scenario)
+        rows += [{"id": t.id, "replicate": int(r), "simulated": float(v)} for r, v in s.items()]
+    return pd.DataFrame(rows)
