@@ -137,7 +137,7 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
         success = rng.random(idx.size) >= p_deter[pick]
         target[idx[success]] = pick[success]
         deterred[idx[success]] = False
-        model.tally.displaced += np.bincount(pick[success] // B, minlength=geo.n)
+        model.tally.displaced += np.bincount(pick[success] // B, minlength=geo.n) / s.population.scale
     done = ~deterred
     offenders, target = offenders[done], target[done]
     if offenders.size == 0:
@@ -164,8 +164,8 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
     # Reporting: logistic in trust (Tyler & Fagan 2008), violent offences more often.
     rep = s.reporting
     logit0 = np.log(rep.base / (1 - rep.base)) if 0 < rep.base < 1 else (-30.0 if rep.base == 0 else 30.0)
-    mean_trust = s.trust.initial_a / (s.trust.initial_a + s.trust.initial_b)
-    z = logit0 + rep.trust_effect * (r.trust[victim] - mean_trust) + rep.violent_bonus * violent
+    # Anchored at the trust threshold, so a more trusting population reports more.
+    z = logit0 + rep.trust_effect * (r.trust[victim] - s.trust.threshold) + rep.violent_bonus * violent
     reported = rng.random(offenders.size) < 1.0 / (1.0 + np.exp(-z))
     witnessed = rng.random(offenders.size) < -np.expm1(-rep.patrol_detection * blocks.patrol_hours.ravel()[target])
     recorded = reported | witnessed | lethal  # homicides always come to police attention

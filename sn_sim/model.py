@@ -179,6 +179,7 @@ class SafeNeighbourhoodModel(mesa.Model):
         for _ in range(s.calendar.burn_in_weeks):
             self.step()
         self.reference_offence_rate = st.offence_rate.copy()
+        self.blocks.offences_year[:] = 0  # block-year counts start with the recorded calendar
 
     # --- calendar -------------------------------------------------------------------------------
     @property
@@ -188,9 +189,11 @@ class SafeNeighbourhoodModel(mesa.Model):
     def week_of(self, date: dt.date) -> int:
         return (date - self.start).days // 7
 
-    @staticmethod
-    def weeks_in_year(year: int) -> int:
-        return 53 if dt.date(year, 12, 28).isocalendar()[1] == 53 else 52
+    def weeks_in_year(self, year: int) -> int:
+        """Simulated weeks that start in ``year`` (52 or 53: weeks start on the calendar's weekday)."""
+        first = dt.date(year, 1, 1)
+        offset = (self.start - first).days % 7  # days from Jan 1 to the first week start in the year
+        return len(range(offset, (dt.date(year, 12, 31) - first).days + 1, 7))
 
     @property
     def finished(self) -> bool:
@@ -264,6 +267,7 @@ class SafeNeighbourhoodModel(mesa.Model):
                 self.recorder.close_year(self._year)
             self._year = self.date.year
             self._new_year()
+            self.ministry.new_fiscal_year()
 
         self.ministry.step()
         effort = self.ministry.weekly_effort()

@@ -98,7 +98,7 @@ class PanelRecorder:
         cols["incarcerated"][w] = self._reduce(~free) / scale
         cols["junta_members"][w] = self._reduce(r.junta) / scale
 
-        yi = m.youth_idx
+        yi = m.youth_idx[free[m.youth_idx]]  # youth at home (prisoners are counted in `incarcerated`)
         nb = r.neighbourhood[yi]
         g = r.gang[yi]
         n = m.geo.n
@@ -224,6 +224,7 @@ class Results:
         out = Path(out)
         check_output_dir(out, force)
         parent = out.parent if str(out.parent) else Path(".")
+        parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
         try:
             self.panel.to_parquet(tmp / "panel.parquet", index=False)
@@ -250,13 +251,14 @@ def check_output_dir(out: Path, force: bool) -> None:
         raise OutputError(f"{out}: --out: already exists (use --force to replace it)")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: --out: exists and is not a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise OutputError(f"{out}: --out: {parent} is not a directory")
-    if not parent.exists():
-        raise OutputError(f"{out}: --out: parent directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{out}: --out: parent directory {parent} is not writable")
+    # Missing parents are created on save; the nearest existing ancestor must be a writable directory.
+    ancestor = out.parent if str(out.parent) else Path(".")
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"{out}: --out: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK):
+        raise OutputError(f"{out}: --out: {ancestor} is not writable")
 
 
 def load_results(path: str | Path) -> Results:

@@ -164,7 +164,7 @@ class Crime(Section):
 
 
 class Reporting(Section):
-    base: float = P(0.10, ge=0, le=1, unit="probability", description="reporting probability of a property-crime victim at mean trust",
+    base: float = P(0.10, ge=0, le=1, unit="probability", description="reporting probability of a property-crime victim whose trust is at trust.threshold",
                     source="calibrated to INEI reporting rate (targets reporting_*)")
     trust_effect: float = P(2.0, ge=0, le=10, unit="log-odds per unit trust", description="reporting gradient in trust",
                             source="Tyler & Fagan 2008; Goudriaan et al. 2004; INEI reasons for not reporting")

@@ -15,7 +15,9 @@ parameter documentation cannot drift from the code as long as it is regenerated.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import typing
+from pathlib import Path
 from typing import Any
 
 import annotated_types as at
@@ -287,5 +289,33 @@ def parameter_table() -> str:
     return "\n".join(out) + "\n"
 
 
+# docs/ODD.md embeds the table between these markers; ``update_document`` refreshes it.
+BEGIN_MARKER = "<!-- BEGIN generated: sn-sim schema --markdown -->"
+END_MARKER = "<!-- END generated: sn-sim schema --markdown -->"
+
+
+def update_document(path: str | Path) -> bool:
+    """Replace the text between BEGIN_MARKER and END_MARKER in ``path`` with ``parameter_table()``.
+
+    Returns True if the file changed. Raises ValueError if the markers are missing.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
+    if start < 0 or end < start:
+        raise ValueError(f"{path}: markers {BEGIN_MARKER!r} ... {END_MARKER!r} not found")
+    head = text[: start + len(BEGIN_MARKER)]
+    new = f"{head}\n\n{parameter_table()}\n{text[end:]}"
+    if new == text:
+        return False
+    path.write_text(new, encoding="utf-8")
+    return True
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(parameter_table(), end="")
+    # python -m sn_sim.schema_doc                     print the tables (same as sn-sim schema --markdown)
+    # python -m sn_sim.schema_doc --update docs/ODD.md refresh the embedded copy
+    if len(sys.argv) == 3 and sys.argv[1] == "--update":
+        print(f"{sys.argv[2]}: {'updated' if update_document(sys.argv[2]) else 'already up to date'}")
+    else:
+        print(parameter_table(), end="")

@@ -118,6 +118,10 @@ class Ministry(mesa.Agent):
                     st.is_control[others[j]] = True
                     others = np.delete(others, j)
 
+    def new_fiscal_year(self) -> None:
+        """Peru's public budget is annual: money not turned into activities by December lapses."""
+        self.accounts[:] = 0.0
+
     # --- stages and money ----------------------------------------------------------------------
     def update_stages(self) -> None:
         st, s, week = self.model.state, self.model.params.strategy, self.model.week

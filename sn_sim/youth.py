@@ -25,6 +25,7 @@ ENROLLED_PROTECTION = 0.5  # hazard multiplier while in a program (assumption; s
 def gang_share(model: "SafeNeighbourhoodModel") -> np.ndarray:
     """Share of youth who are gang-involved, per neighbourhood (free youth only)."""
     r, idx = model.residents, model.youth_idx
+    idx = idx[r.released_week[idx] <= model.week]
     nb = r.neighbourhood[idx]
     involved = np.bincount(nb, weights=(r.gang[idx] == GANG_INVOLVED), minlength=model.geo.n)
     total = np.bincount(nb, minlength=model.geo.n)

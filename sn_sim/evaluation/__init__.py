@@ -1,0 +1,57 @@
+"""Evaluation and monitoring: the strategy's fourth stage as a laboratory.
+
+For any run, a counterfactual *twin* (the same scenario and seed with no neighbourhood ever
+selected, on common random numbers) gives the true effect of the strategy on every
+neighbourhood and week. An INEI-style yearly survey and the police's recorded crime give what
+an evaluator would see; difference-in-differences estimators run on those data exactly as on
+real data, and ``evaluate`` writes their estimates next to the truth, with each estimator's
+bias, the spillovers, effects by stage and pillar, and cost-effectiveness.
+
+Submodules: ``twins`` (counterfactual runs, true effects), ``survey`` (sampled survey),
+``estimators`` (TWFE, event studies, Gardner's two-stage DiD, Callaway & Sant'Anna, matched
+controls), ``spillovers`` (displacement or diffusion next door), ``report`` (``evaluate``),
+``cli`` (``sn-sim evaluate``). Heavy dependencies (pyfixest, matplotlib) load only when an
+estimator or report is used, so importing this package (the CLI does) stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from sn_sim.errors import SnSimError
+
+
+class EvaluationError(SnSimError):
+    """A run directory cannot be evaluated (missing, incomplete, or its twin does not match)."""
+
+
+_EXPORTS = {
+    "evaluate": "sn_sim.evaluation.report",
+    "evaluate_many": "sn_sim.evaluation.report",
+    "load_evaluation_inputs": "sn_sim.evaluation.report",
+    "twin_scenario": "sn_sim.evaluation.twins",
+    "run_twin": "sn_sim.evaluation.twins",
+    "true_effects": "sn_sim.evaluation.twins",
+    "draw_survey": "sn_sim.evaluation.survey",
+    "twfe_did": "sn_sim.evaluation.estimators",
+    "event_study": "sn_sim.evaluation.estimators",
+    "did2s": "sn_sim.evaluation.estimators",
+    "callaway_santanna": "sn_sim.evaluation.estimators",
+    "group_time_att": "sn_sim.evaluation.estimators",
+    "matched_did": "sn_sim.evaluation.estimators",
+    "match_controls": "sn_sim.evaluation.estimators",
+    "dose_response": "sn_sim.evaluation.estimators",
+    "stage_effects": "sn_sim.evaluation.estimators",
+    "estimate_all": "sn_sim.evaluation.estimators",
+    "neighbourhood_spillovers": "sn_sim.evaluation.spillovers",
+    "block_spillovers": "sn_sim.evaluation.spillovers",
+}
+
+__all__ = ["EvaluationError", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sn_sim.evaluation' has no attribute {name!r}")
+    return getattr(import_module(module), name)
