@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     except SnSimError as exc:
         print(f"sn-sim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head and closed: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("sn-sim: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -42,8 +42,8 @@ def junta_turnover(model: "SafeNeighbourhoodModel") -> None:
     p = 1 - (1 - c.junta_dropout) ** 4
     members = np.flatnonzero(r.junta)
     r.junta[members[rng.random(members.size) < p]] = False
-    adults = np.diff(model.layout.nb_start) * model.reference_junta_share
-    joins = model.to_agents(p * adults / model.params.population.scale, rng)
+    adults = np.add.reduceat(model.adult, model.layout.nb_start[:-1], dtype=np.int64)
+    joins = model.to_agents(p * adults * model.reference_junta_share / model.params.population.scale, rng)
     for h in np.flatnonzero(joins):
         sl = model.layout.neighbourhood_slice(h)
         who = rng.integers(sl.start, sl.stop, size=3 * joins[h])

@@ -53,7 +53,8 @@ def refresh_propensity(model: "SafeNeighbourhoodModel", idx: np.ndarray | slice 
     p = p * np.exp(np.float32(s.risk_effect) * (r.risk[idx] - np.float32(model.params.population.risk_mean)))
     gang_mult = np.array([1.0, s.at_risk_multiplier, s.gang_multiplier], dtype=np.float32)
     p = p * gang_mult[r.gang[idx]]
-    p = p * np.where(r.former_prisoner[idx], np.float32(s.former_prisoner_multiplier), np.float32(1.0))
+    recent = r.former_prisoner[idx] & ((model.week - r.released_week[idx].astype(np.int32)) < s.recidivism_window_weeks)
+    p = p * np.where(recent, np.float32(s.former_prisoner_multiplier), np.float32(1.0))
     r.propensity[idx] = np.minimum(p, np.float32(0.9))
 
 
@@ -160,6 +161,11 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
         start + (rng.random(offenders.size) * size).astype(np.int64),
         nb_first + (rng.random(offenders.size) * nb_size).astype(np.int64),
     )
+
+    # Victims are people at home other than the offender: redraw the few who are not, once.
+    bad = (victim == offenders) | (r.released_week[victim] > week)
+    if bad.any():
+        victim[bad] = nb_first[bad] + (rng.random(int(bad.sum())) * nb_size[bad]).astype(np.int64)
 
     # Reporting: logistic in trust (Tyler & Fagan 2008), violent offences more often.
     rep = s.reporting

@@ -175,6 +175,7 @@ class SafeNeighbourhoodModel(mesa.Model):
         from sn_sim.results import PanelRecorder  # results depends on the model's fields
 
         self.recorder = PanelRecorder(self)
+        self._settle_youth(s.calendar.youth_settling_weeks)
         self._year = self.date.year
         for _ in range(s.calendar.burn_in_weeks):
             self.step()
@@ -228,23 +229,48 @@ class SafeNeighbourhoodModel(mesa.Model):
 
     def _refresh_age_groups(self) -> None:
         r, y = self.residents, self.params.youth
-        self.youth_idx = np.flatnonzero((r.age >= y.min_age) & (r.age <= y.max_age))
+        youth = (r.age >= y.min_age) & (r.age <= y.max_age)
+        self.youth_idx = np.flatnonzero(youth)
+        # Whoever can change gang state this year: youth, and members who have outgrown the ages.
+        self.gang_idx = np.flatnonzero(youth | (r.gang == GANG_INVOLVED))
         self.adult = r.age >= 18
         self.age15 = r.age >= 15
 
     def _initial_prisoners(self) -> None:
-        """Start with a prison population near its steady state: the most active offenders are
-        more likely to be inside, with residual sentences uniform over a full sentence."""
+        """Start near the steady state of the justice system: prisoners and people released in
+        the last recidivism window are drawn among adults in proportion to their offending
+        propensity (prison holds the active offenders), prisoners with residual sentences uniform
+        over two mean sentences, former prisoners released uniformly over the window."""
         r, s = self.residents, self.params
-        k = int(round(r.n * s.population.prison_rate / 1e5))
-        weights = r.propensity.astype(float)
-        if k == 0 or weights.sum() == 0:
+        adult = r.age >= 18
+        weights = np.where(adult, r.propensity.astype(float), 0.0)
+        if weights.sum() == 0:
             return
+        n_prison = int(round(r.n * s.population.prison_rate / 1e5))
+        adults_by_nb = np.add.reduceat(adult, self.layout.nb_start[:-1], dtype=np.int64)
+        n_former = int(round((adults_by_nb * self.geo.former_prisoner_share).sum()))
+        k = min(n_prison + n_former, int((weights > 0).sum()))
         who = self.rng.choice(r.n, size=k, replace=False, p=weights / weights.sum())
-        residual = 1 + self.rng.integers(0, int(2 * s.reporting.sentence_weeks), size=k)
-        r.released_week[who] = (self.week + residual).astype(np.int16)
+        prisoners, former = who[:n_prison], who[n_prison:]
+        residual = 1 + self.rng.integers(0, int(2 * s.reporting.sentence_weeks), size=prisoners.size)
+        r.released_week[prisoners] = (self.week + residual).astype(np.int16)
+        window = int(s.crime.recidivism_window_weeks)
+        r.released_week[former] = (self.week - self.rng.integers(0, window, size=former.size)).astype(np.int16)
         r.former_prisoner[who] = True
         crime.refresh_propensity(self, who)
+
+    def _settle_youth(self, weeks: int) -> None:
+        """Run the gang transitions alone (no crime, no ageing) for ``weeks`` before the burn-in,
+        so that initial gang states are draws from their own dynamics, not from a guess."""
+        burn_in_start = self.week
+        for k in range(weeks):
+            self.week = burn_in_start - weeks + k
+            self.gang_share = youth.gang_share(self)
+            youth.step_youth(self)
+        self.week = burn_in_start
+        self.gang_idx = np.flatnonzero(np.isin(np.arange(self.residents.n), self.youth_idx)
+                                       | (self.residents.gang == GANG_INVOLVED))
+        crime.refresh_propensity(self)
 
     def former_prisoner_share(self) -> np.ndarray:
         return self._share_by_neighbourhood(self.residents.former_prisoner, self.adult)

@@ -77,20 +77,17 @@ def agents_per_neighbourhood(geo: Geography, scale: float, rng: np.random.Genera
 
 
 def sample_ages(n: int, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
-    pop, youth = scenario.population, scenario.youth
-    adult_share = max(0.0, 1.0 - pop.share_children - pop.share_youth - pop.share_elderly)
-    groups = [
-        (0, youth.min_age - 1, pop.share_children),
-        (youth.min_age, youth.max_age, pop.share_youth),
-        (youth.max_age + 1, 64, adult_share),
-        (65, 90, pop.share_elderly),
-    ]
-    shares = np.array([g[2] for g in groups], dtype=float)
-    shares /= shares.sum()
-    which = rng.choice(len(groups), size=n, p=shares)
-    lo = np.array([g[0] for g in groups])[which]
-    hi = np.array([g[1] for g in groups])[which]
-    return (lo + np.floor(rng.random(n) * (hi - lo + 1))).astype(np.uint8)
+    """Ages from a stylised urban pyramid: equal cohorts up to ``age_flat_until``, then linearly
+    fewer people per year of age up to ``age_max``.
+
+    Equal young cohorts matter in a closed population: each year the cohort that ages into the
+    peak offending ages is as large as the one leaving them, so the age structure itself does not
+    make crime drift over a five-year run."""
+    pop = scenario.population
+    ages = np.arange(pop.age_max + 1)
+    density = np.where(ages <= pop.age_flat_until, 1.0,
+                       np.clip((pop.age_max - ages) / max(pop.age_max - pop.age_flat_until, 1), 0, 1))
+    return rng.choice(ages, size=n, p=density / density.sum()).astype(np.uint8)
 
 
 def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generator) -> tuple[Residents, Layout]:
@@ -126,7 +123,10 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     insecurity = rng.beta(scenario.insecurity.initial_a, scenario.insecurity.initial_b, size=N).astype(np.float32)
     adult = age >= 18
     junta = adult & (rng.random(N) < scenario.community.initial_junta_share)
-    former = adult & (rng.random(N) < geo.former_prisoner_share[nb] * (1 + (~female)))  # mostly men
+    # Who has a prison record is decided with the prisoners (model._initial_prisoners), once
+    # offending propensities are known: records go to the people who offend.
+    former = np.zeros(N, dtype=bool)
+    released = np.full(N, NEVER, dtype=np.int16)
 
     residents = Residents(
         neighbourhood=nb,
@@ -145,7 +145,7 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
         beneficiary=np.zeros(N, dtype=bool),
         last_victim_week=np.full(N, NEVER, dtype=np.int16),
         last_reported=np.zeros(N, dtype=bool),
-        released_week=np.full(N, NEVER, dtype=np.int16),
+        released_week=released,
         former_prisoner=former,
         propensity=np.zeros(N, dtype=np.float32),
     )

@@ -97,7 +97,7 @@ class SectoralPrograms:
     def step(self) -> None:
         """Advance enrolments; completed ones schedule their effect; due effects apply."""
         model, r = self.model, self.model.residents
-        e = self.enrolled
+        e = np.unique(self.enrolled)  # someone removed and re-enrolled must count once
         e = e[r.program[e] != NO_PROGRAM]  # arrested participants left
         r.program_weeks_left[e] -= 1
         done = e[r.program_weeks_left[e] == 0]

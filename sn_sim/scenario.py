@@ -45,6 +45,8 @@ class Section(BaseModel):
 
 
 class Calendar(Section):
+    youth_settling_weeks: int = P(156, ge=0, le=1040, unit="weeks", description="weeks of gang transitions alone, before the burn-in, so that youth start at the states their dynamics imply",
+                                  source="standard ABM practice (assumption)")
     burn_in_weeks: int = P(52, ge=0, le=520, unit="weeks", description="unrecorded weeks before start so that crime, attractiveness, the police map and 12-month survey windows settle",
                            source="standard ABM practice (assumption)")
     start: dt.date = Field(
@@ -93,14 +95,11 @@ class Population(Section):
                         source="targets: neighbourhood_blocks = 60 (6 x 10)")
     block_cols: int = P(10, ge=2, le=30, unit="blocks", description="columns of the block grid of one neighbourhood",
                         source="targets: neighbourhood_blocks = 60 (6 x 10)")
-    share_children: float = P(0.22, ge=0, le=0.5, unit="share", description="inhabitants aged 0-11",
-                              source="INEI Censo 2017, urban age structure (rounded)")
-    share_youth: float = P(0.22, ge=0, le=0.5, unit="share", description="inhabitants aged 12-24",
-                           source="INEI Censo 2017, urban age structure (rounded)")
-    share_elderly: float = P(0.09, ge=0, le=0.3, unit="share", description="inhabitants aged 65+",
-                             source="INEI Censo 2017, urban age structure (rounded)")
+    age_flat_until: int = P(30, ge=1, le=80, unit="years", description="age pyramid: equal cohorts up to this age, then a linear decline",
+                            source="INEI Censo 2017 urban pyramid, stylised (gives c. 20% aged 0-11, 22% 12-24, 9% 65+)")
+    age_max: int = P(90, ge=40, le=110, unit="years", description="age pyramid: oldest age", source="INEI Censo 2017 (stylised)")
     former_prisoner_share: float = P(0.015, ge=0, le=0.2, unit="share of adults",
-                                     description="mean share of adults released from prison, varies by neighbourhood",
+                                     description="mean share of adults released from prison within the recidivism window, varies by neighbourhood (drawn among the most active offenders)",
                                      source="assumption; INPE 2017 c. 90,000 inmates and high turnover; selection criterion (Basombrio)")
     prison_rate: float = P(300.0, ge=0, le=5000, unit="per 100,000 inhabitants", description="residents in prison at the start (chosen by offending propensity)",
                            source="INPE 2015: c. 77,000 inmates for 31 million (c. 250 per 100,000), higher in candidate neighbourhoods")
@@ -123,7 +122,7 @@ class Crime(Section):
                              source="Steffensmeier & Allan 1996 (women c. 15-20% of offenders)")
     age_peak: float = P(20.0, ge=14, le=35, unit="years", description="peak of the age-crime curve",
                         source="Farrington 1986; Hirschi & Gottfredson 1983")
-    age_spread: float = P(9.0, ge=2, le=30, unit="years", description="log-normal-like width of the age-crime curve",
+    age_spread: float = P(9.0, ge=2, le=30, unit="years", description="SD of the declining side of the age-crime curve (the rising side is 2.5 times steeper)",
                           source="Farrington 1986")
     risk_effect: float = P(2.0, ge=0, le=8, unit="log-odds per unit risk", description="offending gradient in the risk score",
                            source="Farrington 1995; Loeber & Farrington 1998")
@@ -131,8 +130,10 @@ class Crime(Section):
                                source="Thornberry et al. 1993 (facilitation effect, 2-5x)")
     at_risk_multiplier: float = P(1.6, ge=1, le=10, unit="multiplier", description="offending of at-risk youth vs. others",
                                   source="assumption between none and involved")
-    former_prisoner_multiplier: float = P(2.5, ge=1, le=10, unit="multiplier", description="offending of released prisoners",
+    former_prisoner_multiplier: float = P(2.5, ge=1, le=10, unit="multiplier", description="offending of released prisoners within the recidivism window",
                                           source="Durose et al. 2014 recidivism; INPE c. 25-40% reincidence")
+    recidivism_window_weeks: int = P(260, ge=1, le=2000, unit="weeks", description="weeks after release during which the former-prisoner multiplier applies",
+                                     source="Durose et al. 2014 (most re-arrests within 3-5 years); Kurlychek et al. 2006 (risk converges after c. 7 years)")
     attractiveness_shape: float = P(1.6, ge=1.05, le=5, unit="Pareto shape", description="heavy-tailed static block attractiveness",
                                     source="Weisburd 2015 law of crime concentration (c. 50% of crime in 4-5% of segments)")
     repeat_boost: float = P(0.25, ge=0, le=5, unit="attractiveness per offence", description="dynamic attractiveness added by an offence",
@@ -174,8 +175,8 @@ class Reporting(Section):
                                 source="assumption; Sherman & Weisburd 1995 observation rates")
     clearance: float = P(0.12, ge=0, le=1, unit="probability", description="recorded offences cleared by an arrest",
                          source="assumption; low clearance in Latin America (Dammert 2012)")
-    conviction: float = P(0.35, ge=0, le=1, unit="probability", description="arrests leading to a custodial sentence",
-                          source="assumption")
+    conviction: float = P(0.3, ge=0, le=1, unit="probability", description="arrests leading to a custodial sentence",
+                          source="assumption: keeps the prison population near its initial level (population.prison_rate)")
     sentence_weeks: float = P(104.0, ge=1, le=1000, unit="weeks", description="mean custodial sentence (exponential)",
                               source="assumption; INPE sentence lengths (2-4 years typical)")
     memory_weeks: float = P(26.0, ge=1, le=260, unit="weeks", description="time constant of recorded crime the police use for hot zones",
@@ -189,7 +190,7 @@ class Trust(Section):
                          source="calibrated: share trusting (>=0.5) c. 19% (targets trust_police)")
     threshold: float = P(0.5, ge=0, le=1, unit="trust score", description="score at or above which a resident 'trusts the police (a lot or enough)'",
                          source="INEI ENAHO governance module wording; scale choice documented in ODD")
-    relaxation: float = P(0.01, ge=0, le=1, unit="per week", description="pull of individual trust towards the neighbourhood's legitimacy climate",
+    relaxation: float = P(0.01, ge=0, le=1, unit="per week", description="pull of each person's trust back towards their own long-run level (effects fade without their causes)",
                           source="assumption; attitudes are sticky (Tyler 2006)")
     victim_penalty: float = P(0.04, ge=0, le=1, unit="trust score", description="trust lost by a victim whose offence gets no police response",
                               source="Skogan 2006 asymmetry; Bradford et al. 2009")
@@ -207,15 +208,13 @@ class Insecurity(Section):
                          source="calibrated to targets insecurity_*")
     threshold: float = P(0.5, ge=0, le=1, unit="score", description="score at or above which a resident expects to be a victim in 12 months",
                          source="INEI ENAPRES wording")
-    relaxation: float = P(0.02, ge=0, le=1, unit="per week", description="pull towards the level implied by neighbourhood crime, disorder and patrol",
-                          source="assumption")
-    baseline: float = P(0.55, ge=0, le=1, unit="score", description="insecurity level with average crime, disorder and no patrol",
-                        source="calibrated to targets insecurity_*")
-    crime_effect: float = P(1.2, ge=0, le=10, unit="score per offence per 100 residents-week", description="effect of neighbourhood offence rate",
+    relaxation: float = P(0.05, ge=0, le=1, unit="per week", description="pull towards the level implied by neighbourhood crime, disorder and patrol",
+                          source="assumption: fear of crime follows local conditions within months (Hale 1996)")
+    crime_effect: float = P(0.4, ge=0, le=10, unit="score per offence per 100 residents-week", description="effect of the neighbourhood offence rate relative to the pre-period (fear follows crime only loosely)",
                             source="Hale 1996; Skogan & Maxfield 1981")
     disorder_effect: float = P(0.25, ge=0, le=5, unit="score per unit disorder", description="effect of physical disorder",
                                source="Skogan 1990; Wilson & Kelling 1982")
-    patrol_effect: float = P(0.02, ge=0, le=1, unit="score per patrol hour per block-week", description="reassurance from visible patrol",
+    patrol_effect: float = P(0.002, ge=0, le=1, unit="score per patrol hour per block-week", description="reassurance from visible extra patrol on the block",
                              source="Innes 2004 reassurance policing; Weisburd et al. 2011")
     victim_jump: float = P(0.2, ge=0, le=1, unit="score", description="jump in a victim's insecurity",
                            source="Skogan & Maxfield 1981")
@@ -240,6 +239,8 @@ class Youth(Section):
                              source="assumption")
     desistance_rate: float = P(0.008, ge=0, le=1, unit="per week", description="hazard involved -> none (gang membership lasts c. 1-2 years)",
                                source="Thornberry et al. 1993; Pyrooz 2014 (median membership c. 2 years)")
+    adult_desistance_factor: float = P(2.0, ge=1, le=20, unit="multiplier", description="faster desistance of gang members past the youth ages (maturing out)",
+                                       source="Pyrooz 2014; Sampson & Laub 2003 (age-graded desistance)")
 
 
 class Police(Section):
@@ -373,7 +374,8 @@ class Community(Section):
     junta_recruits_per_activity: float = P(4.0, ge=0, le=500, unit="adults", description="adults joining a junta per community activity",
                                            source="assumption")
     junta_dropout: float = P(0.004, ge=0, le=1, unit="per week", description="junta members who leave", source="assumption")
-    junta_tip_rate: float = P(0.02, ge=0, le=1, unit="per member-week", description="information a junta member passes to police (adds to recorded crime at their block)",
+    junta_tip_rate: float = P(0.02, ge=0, le=1, unit="probability per percentage point of adults in juntas",
+                              description="chance that an unrecorded offence reaches the police map through the juntas, per percentage point of adults who are members (capped at 1)",
                               source="assumption; juntas as police informants (Costa 2012)")
     activity_cost: float = P(350.0, gt=0, le=1e5, unit="USD per activity", description="one community activity (meeting, campaign, joint patrol)",
                              source="assumption")

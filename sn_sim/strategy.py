@@ -93,7 +93,11 @@ class Ministry(mesa.Agent):
         k = min(cohort.neighbourhoods, candidates.size)
         if k == 0:
             return
-        score = self.diagnosis_score(candidates)
+        # One diagnosis of every unselected neighbourhood: it ranks the cohort and matches controls.
+        unselected = np.flatnonzero(st.cohort_year == 0)
+        all_scores = np.full(geo.n, np.nan)
+        all_scores[unselected] = self.diagnosis_score(unselected)
+        score = all_scores[candidates]
         order = np.argsort(-score, kind="stable")
         if cohort.one_per_district:  # the pilot: the worst-diagnosed neighbourhood of each district
             names = np.array(geo.district_names)[geo.district[candidates[order]]]
@@ -104,12 +108,11 @@ class Ministry(mesa.Agent):
         st.cohort_year[chosen] = cohort.year
         st.launch_week[chosen] = launch_week
         st.is_control[chosen] = False
-        st.diagnosis_score[candidates] = score
+        st.diagnosis_score[unselected] = all_scores[unselected]
         # Controls: closest score among the never-selected, one per treated neighbourhood.
         n_controls = model.params.strategy.controls_per_treated
         if n_controls:
             others = np.flatnonzero((st.cohort_year == 0) & ~st.is_control)
-            all_scores = self.diagnosis_score(np.arange(geo.n)) if others.size else None
             for h in chosen:
                 for _ in range(n_controls):
                     if others.size == 0:

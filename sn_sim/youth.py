@@ -33,20 +33,23 @@ def gang_share(model: "SafeNeighbourhoodModel") -> np.ndarray:
 
 
 def step_youth(model: "SafeNeighbourhoodModel") -> None:
+    """Weekly transitions of youth, and desistance of gang members who are no longer youth."""
     y = model.params.youth
-    r, rng, idx = model.residents, model.stream("youth"), model.youth_idx
+    r, rng, idx = model.residents, model.stream("youth"), model.gang_idx
     # One draw per youth, prisoners included, so twin runs stay aligned (common random numbers).
     u_move, u_recover = rng.random(idx.size), rng.random(idx.size)
     free = r.released_week[idx] <= model.week
     idx, u_move, u_recover = idx[free], u_move[free], u_recover[free]
     gang = r.gang[idx]
     risk = r.risk[idx]
+    youth = r.age[idx] <= y.max_age
     peer = 1.0 + y.peer_effect * model.gang_share[r.neighbourhood[idx]]
     protect = np.where(r.program[idx] != NO_PROGRAM, ENROLLED_PROTECTION, 1.0)
     hazard = np.select(
-        [gang == GANG_NONE, gang == GANG_AT_RISK],
-        [y.onset_rate * risk * peer * protect, y.recruitment_rate * risk * peer * protect],
-        y.desistance_rate,
+        [(gang == GANG_NONE) & youth, (gang == GANG_AT_RISK) & youth, gang == GANG_INVOLVED],
+        [y.onset_rate * risk * peer * protect, y.recruitment_rate * risk * peer * protect,
+         y.desistance_rate * np.where(youth, 1.0, y.adult_desistance_factor)],
+        0.0,
     )
     move = u_move < hazard
     # At-risk youth may also recover (more so with few risk factors).

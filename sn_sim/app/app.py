@@ -24,6 +24,7 @@ from mesa.visualization.user_param import Slider
 
 from sn_sim.app.components import BlockMap, StageTimeline, Summary, TimeSeries
 from sn_sim.app.model import COMPARISONS, DEFAULT_SCALE, SCALE_CHOICES, control_defaults, load_base
+from sn_sim.scenario import Scenario
 
 ENV_SCENARIO = "SN_SIM_APP_SCENARIO"
 ENV_SCALE = "SN_SIM_APP_SCALE"
@@ -32,7 +33,7 @@ ENV_OVERRIDES = "SN_SIM_APP_OVERRIDES"
 
 # Components top to bottom, with their height in grid rows (a row is 30 px plus a 10 px gap).
 COMPONENTS = [(Summary, 0), (TimeSeries, 0), (BlockMap, 0), (StageTimeline, 0)]
-HEIGHTS = [10, 16, 12, 8]
+HEIGHTS = [10, 16, 14, 8]
 
 
 def settings_from_env() -> dict:
@@ -43,9 +44,10 @@ def settings_from_env() -> dict:
     return {"scenario_path": scenario, "scale": scale, "seed": seed, "overrides": overrides}
 
 
-def make_model_params(scenario_path: str | None, scale: float, seed: int, overrides: tuple[str, ...] = ()) -> dict:
+def make_model_params(scenario_path: str | None, scale: float, seed: int, overrides: tuple[str, ...] = (),
+                      base: Scenario | None = None) -> dict:
     """SolaraViz ``model_params``: the page's controls, starting at the scenario's values."""
-    base = load_base(scenario_path, overrides)
+    base = base if base is not None else load_base(scenario_path, overrides)
     d = control_defaults(base)
     scales = sorted(set(SCALE_CHOICES) | {f"{scale:g}"}, key=float)
     return {
@@ -150,8 +152,10 @@ def _adapt_mesa() -> None:
 _adapt_mesa()
 
 SETTINGS = settings_from_env()
-MODEL_PARAMS = make_model_params(SETTINGS["scenario_path"], SETTINGS["scale"], SETTINGS["seed"], SETTINGS["overrides"])
-TITLE = f"Safe Neighborhood (Barrio Seguro) — {load_base(SETTINGS['scenario_path'], SETTINGS['overrides']).name}"
+BASE = load_base(SETTINGS["scenario_path"], SETTINGS["overrides"])
+MODEL_PARAMS = make_model_params(SETTINGS["scenario_path"], SETTINGS["scale"], SETTINGS["seed"], SETTINGS["overrides"],
+                                 base=BASE)
+TITLE = f"Safe Neighborhood (Barrio Seguro) — {BASE.name}"
 
 
 @solara.component

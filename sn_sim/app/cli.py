@@ -60,6 +60,41 @@ def _check(args) -> tuple[str, float]:
     return str(path.resolve()), scale
 
 
+def _bindable_port(host: str, port: int) -> int:
+    """The port to serve on (a free one for 0); SnSimError if the address cannot be used."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+            return s.getsockname()[1]
+    except OSError as exc:
+        raise SnSimError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+
+
+def missing_browser_assets() -> list[str]:
+    """Front-end bundles the page asks Solara's asset proxy for that are not installed locally.
+
+    Solara serves its JavaScript from ``<prefix>/share/solara/cdn`` (filled by the
+    ``solara-assets`` package) and otherwise fetches it from a public CDN, which fails offline.
+    """
+    try:
+        import re
+
+        import solara.server
+        import solara.util
+        from solara.server import settings
+
+        template = Path(solara.server.__file__).parent / "templates" / "solara.html.j2"
+        names = set(re.findall(r"@widgetti/solara-vuetify3?-app@[\w.\-]+", template.read_text(encoding="utf-8")))
+        wanted = [n for n in names if ("vuetify3" in n) == bool(solara.util.IPYVUETIFY_V3)] + ["requirejs@2.3.6"]
+        cache = Path(settings.assets.proxy_cache_dir)
+        return sorted(n for n in wanted if not (cache / n).is_dir())
+    except Exception:  # a Solara layout we do not know: say nothing rather than guess
+        return []
+
+
 def cmd_app(args) -> int:
     # Nothing leaves the machine: no usage telemetry (read when Solara's settings are imported).
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "false"
@@ -70,15 +105,19 @@ def cmd_app(args) -> int:
         "SN_SIM_APP_SEED": str(args.seed),
         "SN_SIM_APP_OVERRIDES": json.dumps(list(args.overrides)),
     })
-    port = args.port
-    if port == 0:
-        import socket
-
-        with socket.socket() as s:
-            s.bind((args.host, 0))
-            port = s.getsockname()[1]
+    port = _bindable_port(args.host, args.port)
+    missing = missing_browser_assets()
+    if missing:
+        print(f"sn-sim app: warning: Solara's browser assets are not installed ({', '.join(missing)}); the page "
+              "will try to fetch them from a public CDN and stay blank offline. Install the app extra "
+              "(pip install -e \".[app]\", which brings solara-assets and ipyvuetify<3).", file=sys.stderr, flush=True)
     print(f"sn-sim app: serving {Path(scenario).name} at http://{args.host}:{port}/ (Ctrl-C to stop)", flush=True)
 
+    import warnings
+
+    # Solara warns on every page load that its session cookie falls back to SameSite=Lax over plain
+    # http; that is expected for a page served on localhost.
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
     from solara.__main__ import run as solara_run
 
     argv = [str(APP_FILE), "--host", args.host, "--port", str(port), "--production", "--no-check-version",

@@ -24,6 +24,9 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import solara  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
 
 from sn_sim.app.model import GROUPS, METRICS, AppModel, stage_counts  # noqa: E402
@@ -42,7 +45,7 @@ neighbourhood_choice = solara.reactive(AUTO)
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
 
 
@@ -56,6 +59,15 @@ def _fmt(metric: str, value: float) -> str:
     if value is None or not math.isfinite(value):
         return "—"
     return METRICS[metric][1].format(value)
+
+
+def _fmt_diff(metric: str, diff: float) -> str:
+    """A − B in the metric's unit (percentages as percentage points); no sign on a zero."""
+    if diff is None or not math.isfinite(diff):
+        return "—"
+    text = METRICS[metric][1].replace("{:", "{:+").format(diff).replace("%", " pt")
+    number = text.split()[0].rstrip("%")
+    return text.lstrip("+-") if float(number) == 0 else text
 
 
 def _cell(text: str, testid: str | None = None, header: bool = False, style: str = ""):
@@ -102,7 +114,8 @@ def Summary(model: AppModel):
             solara.Button("Run to end", on_click=jump(m.n_weeks), disabled=m.finished, outlined=True, dense=True)
             if m.step_seconds:
                 last = m.step_seconds[-1]
-                solara.Text(f"last week simulated in {1000 * last:.1f} ms (both mixes)",
+                runs = "one run, A = B" if m.twins_identical else "both mixes"
+                solara.Text(f"last week simulated in {1000 * last:.1f} ms ({runs})",
                             style={"color": "#777", "font-size": "0.8rem"})
         with solara.v.SimpleTable(dense=True):
             with solara.v.Html(tag="thead"):
@@ -121,60 +134,91 @@ def Summary(model: AppModel):
                             for group in ("treated", "comparison"):
                                 _cell(_fmt(key, latest[mix][group][key]), f"value-{mix}-{group}-{key}")
                         diff = latest["A"]["treated"][key] - latest["B"]["treated"][key]
-                        text = "—" if not math.isfinite(diff) else METRICS[key][1].format(diff).replace("%", " pt")
-                        _cell(text if text == "—" or diff < 0 else "+" + text, f"value-diff-{key}")
+                        _cell(_fmt_diff(key, diff), f"value-diff-{key}")
 
 
 # --- time series ----------------------------------------------------------------------------------
 
 
-def draw_time_series(m: AppModel, group: str) -> bytes:
-    series = m.series(group)
-    dates = np.array(m.dates(), dtype="datetime64[D]")
-    w = max(min(m.week, m.n_weeks), 0)
-    fig = Figure(figsize=(10.5, 5.6), dpi=DPI, layout="constrained")
-    axes = fig.subplots(2, 3, sharex=True).ravel()
-    comp = GROUPS[group]
-    for ax, (key, (title, _)) in zip(axes, METRICS.items()):
-        for mix in ("B", "A"):
-            if mix == "B" and m.twins_identical:
-                continue
-            for g, style in (("treated", "-"), ("comparison", "--")):
-                y = series[mix][g][key]
-                if np.isfinite(y).any():
-                    ax.plot(dates[:w], y, style, color=COLOURS[mix], lw=1.4 if g == "treated" else 1.1)
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-        for year, launch in m.launch_dates():
-            ax.axvline(np.datetime64(launch, "D"), color="#999", lw=0.7, ls=":")
-        ax.set_xlim(dates[0], dates[-1])
-    for year, launch in m.launch_dates():
-        axes[0].annotate(str(year), (np.datetime64(launch, "D"), 1.0), xycoords=("data", "axes fraction"),
-                         fontsize=7, color="#777", ha="left", va="top")
-    leg = axes[5]
-    leg.axis("off")
-    handles = [
-        leg.plot([], [], "-", color=COLOURS["A"])[0], leg.plot([], [], "--", color=COLOURS["A"])[0],
-    ]
-    labels = ["mix A, treated", f"mix A, {comp}"]
-    if not m.twins_identical:
-        handles += [leg.plot([], [], "-", color=COLOURS["B"])[0], leg.plot([], [], "--", color=COLOURS["B"])[0]]
-        labels += ["mix B, treated", f"mix B, {comp}"]
-    leg.legend(handles, labels, loc="center", fontsize=9, frameon=False,
-               title=("mix B = mix A" if m.twins_identical else None))
-    leg.text(0.5, 0.02, "dotted: cohort launches\ntreated = selected so far", transform=leg.transAxes,
-             ha="center", va="bottom", fontsize=8, color="#777")
-    if w == 0:
-        fig.suptitle("Press Step (or +4 weeks) to simulate the first weeks", fontsize=10, color="#777")
-    return _png(fig)
+def _years(m: AppModel) -> np.ndarray:
+    """Week index -> decimal year (cheaper to draw than dates)."""
+    start = m.runs["A"].start
+    return start.year + (start.timetuple().tm_yday - 1) / 365.25 + np.arange(m.n_weeks) * 7 / 365.25
+
+
+def _decimal_year(d) -> float:
+    return d.year + (d.timetuple().tm_yday - 1) / 365.25
+
+
+def _year_axis(ax, x: np.ndarray) -> None:
+    ax.set_xlim(x[0], x[-1] + 7 / 365.25)
+    ax.set_xticks(np.arange(math.ceil(x[0]), math.floor(x[-1]) + 1))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%d"))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+
+
+class TimeSeriesFigure:
+    """The outcome panels of one model and comparison group; redrawn in place each week."""
+
+    def __init__(self, m: AppModel, group: str):
+        self.group = group
+        self.x = _years(m)
+        fig = self.fig = Figure(figsize=(10.5, 5.4), dpi=DPI)
+        fig.subplots_adjust(left=0.045, right=0.99, top=0.92, bottom=0.06, wspace=0.2, hspace=0.32)
+        axes = self.axes = fig.subplots(2, 3).ravel()
+        comp = GROUPS[group]
+        mixes = ["A"] if m.twins_identical else ["B", "A"]  # A drawn on top
+        launches = [(year, _decimal_year(launch)) for year, launch in m.launch_dates()]
+        self.lines = {}
+        for ax, (key, (title, _)) in zip(axes, METRICS.items()):
+            for mix in mixes:
+                for g, style in (("treated", "-"), ("comparison", "--")):
+                    (self.lines[mix, g, key],) = ax.plot([], [], style, color=COLOURS[mix],
+                                                         lw=1.4 if g == "treated" else 1.1)
+            ax.set_title(title, fontsize=9)
+            _year_axis(ax, self.x)
+            for _, t in launches:
+                ax.axvline(t, color="#999", lw=0.7, ls=":")
+        for year, t in launches:
+            axes[0].text(t, 0.99, f" {year}", transform=axes[0].get_xaxis_transform(), fontsize=7, color="#777",
+                         ha="left", va="top")
+        leg = axes[5]
+        leg.axis("off")
+        handles = [Line2D([], [], ls="-", color=COLOURS["A"]), Line2D([], [], ls="--", color=COLOURS["A"])]
+        labels = ["mix A, treated", f"mix A, {comp}"]
+        if not m.twins_identical:
+            handles += [Line2D([], [], ls="-", color=COLOURS["B"]), Line2D([], [], ls="--", color=COLOURS["B"])]
+            labels += ["mix B, treated", f"mix B, {comp}"]
+        leg.legend(handles, labels, loc="center", fontsize=9, frameon=False,
+                   title=("mix B = mix A" if m.twins_identical else None))
+        leg.text(0.5, 0.02, "dotted: cohort launches\ntreated = selected so far", transform=leg.transAxes,
+                 ha="center", va="bottom", fontsize=8, color="#777")
+        self.notice = fig.suptitle("", fontsize=10, color="#777")
+
+    def render(self, m: AppModel) -> bytes:
+        series = m.series(self.group)
+        w = max(min(m.week, m.n_weeks), 0)
+        for (mix, g, key), line in self.lines.items():
+            line.set_data(self.x[:w], series[mix][g][key])
+        for ax in self.axes[:5]:
+            ax.relim()
+            ax.autoscale_view(scalex=False)
+        self.notice.set_text("Press Step (or +4 weeks) to simulate the first weeks" if w == 0 else "")
+        return _png(self.fig)
+
+
+def draw_time_series(m: AppModel, group: str = "never") -> bytes:
+    return TimeSeriesFigure(m, group).render(m)
 
 
 @solara.component
 def TimeSeries(model: AppModel):
     update_counter.get()
     group = comparison_group.value
-    png = solara.use_memo(lambda: draw_time_series(model, group), [model, model.week, group])
+    figure = solara.use_memo(lambda: TimeSeriesFigure(model, group), [model, group])
+    png = solara.use_memo(lambda: figure.render(model), [figure, model.week])
     with solara.Card(style={"width": "100%"}):
         with solara.Row(style={"align-items": "center"}):
             solara.Text("Treated neighbourhoods against", style={"font-weight": "500"})
@@ -193,7 +237,7 @@ def resolve_neighbourhood(m: AppModel, choice: str) -> int:
     st = m.runs["A"].state
     treated = np.flatnonzero(st.cohort_year > 0)
     if treated.size:
-        return int(treated[np.argmin(st.launch_week[treated], kind="stable")])
+        return int(treated[np.argmin(st.launch_week[treated])])
     return int(np.argmax(m.geo.crime_level))
 
 
@@ -206,43 +250,67 @@ def describe(m: AppModel, h: int, mix: str) -> str:
     return f"mix {mix}: not selected"
 
 
-def draw_block_map(m: AppModel, h: int) -> bytes:
-    mixes = ["A"] if m.twins_identical else ["A", "B"]
-    geo = m.geo
-    fields = {}
-    for mix in mixes:
-        r = m.runs[mix]
+class BlockMapFigure:
+    """Block maps of one neighbourhood for each running mix; redrawn in place each week."""
+
+    TITLES = ("Offences this calendar year", "Patrol hours this week", "Public space (R = recovered)")
+
+    def __init__(self, m: AppModel, h: int):
+        self.h = h
+        self.mixes = ["A"] if m.twins_identical else ["A", "B"]
+        self.same = m.twins_identical
+        rows = len(self.mixes)
+        height = 0.45 + 2.05 * rows
+        fig = self.fig = Figure(figsize=(10.5, height), dpi=DPI)
+        fig.subplots_adjust(left=0.01, right=0.97, top=1 - 0.5 / height, bottom=0.03, wspace=0.22, hspace=0.45)
+        axes = self.axes = np.atleast_2d(fig.subplots(rows, 3))
+        blank = np.zeros((m.geo.rows, m.geo.cols))
+        self.images = {}
+        for i, mix in enumerate(self.mixes):
+            for j, cmap in enumerate(("Reds", "Blues", "Greens")):
+                ax = axes[i, j]
+                self.images[mix, j] = ax.imshow(blank, cmap=cmap, vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title("", fontsize=8.5, color="black" if self.same else COLOURS[mix])
+        for j in range(3):
+            fig.colorbar(self.images[self.mixes[0], j], ax=axes[:, j].tolist(), shrink=0.85, pad=0.02)
+        self.marks = []
+
+    def fields(self, m: AppModel, mix: str):
+        r, geo, h = m.runs[mix], m.geo, self.h
         b = r.blocks
-        scale = r.params.population.scale
-        fields[mix] = (
-            block_layer(b.offences_year / scale, geo, h, "offences_year").data,
+        return (
+            block_layer(b.offences_year / r.params.population.scale, geo, h, "offences_year").data,
             block_layer(b.patrol_hours, geo, h, "patrol_hours").data,
             block_layer(b.space_condition, geo, h, "space_condition").data,
-            block_layer(b.recovered, geo, h, "recovered").data,
+            block_layer(b.recovered, geo, h, "recovered").data.astype(bool),
         )
-    vmax_off = max(float(f[0].max()) for f in fields.values()) or 1.0
-    vmax_pat = max(float(f[1].max()) for f in fields.values()) or 1.0
-    fig = Figure(figsize=(10.5, 1.75 + 1.95 * len(mixes)), dpi=DPI, layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(mixes), 3))
-    titles = ("Offences this calendar year", "Patrol hours this week", "Public space condition (R = recovered)")
-    for i, mix in enumerate(mixes):
-        off, pat, cond, rec = fields[mix]
-        ims = (
-            axes[i, 0].imshow(off, cmap="Reds", vmin=0, vmax=vmax_off),
-            axes[i, 1].imshow(pat, cmap="Blues", vmin=0, vmax=vmax_pat),
-            axes[i, 2].imshow(cond, cmap="Greens", vmin=0, vmax=1),
-        )
-        for rr, cc in zip(*np.nonzero(rec)):
-            axes[i, 2].text(cc, rr, "R", ha="center", va="center", fontsize=8, fontweight="bold", color="black")
-        totals = (f"{off.sum():,.0f} offences", f"{pat.sum():,.0f} h", f"{int(rec.sum())} recovered")
-        for j, ax in enumerate(axes[i]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            label = "mix A = mix B" if m.twins_identical else f"mix {mix}"
-            ax.set_title(f"{titles[j]}\n{label}: {totals[j]}", fontsize=8.5,
-                         color=COLOURS[mix] if not m.twins_identical else "black")
-            fig.colorbar(ims[j], ax=ax, shrink=0.8)
-    return _png(fig)
+
+    def render(self, m: AppModel) -> bytes:
+        fields = {mix: self.fields(m, mix) for mix in self.mixes}
+        vmax = (max(float(f[0].max()) for f in fields.values()) or 1.0,
+                max(float(f[1].max()) for f in fields.values()) or 1.0, 1.0)
+        for mark in self.marks:
+            mark.remove()
+        self.marks = []
+        for i, mix in enumerate(self.mixes):
+            off, pat, cond, rec = fields[mix]
+            totals = (f"{off.sum():,.0f} offences", f"{pat.sum():,.0f} h", f"{int(rec.sum())} blocks recovered")
+            label = "mix A = mix B" if self.same else f"mix {mix}"
+            for j, data in enumerate((off, pat, cond)):
+                im = self.images[mix, j]
+                im.set_data(data)
+                im.set_clim(0, vmax[j])
+                self.axes[i, j].set_title(f"{self.TITLES[j]}\n{label}: {totals[j]}")
+            for rr, cc in zip(*np.nonzero(rec)):
+                self.marks.append(self.axes[i, 2].text(cc, rr, "R", ha="center", va="center", fontsize=8,
+                                                       fontweight="bold"))
+        return _png(self.fig)
+
+
+def draw_block_map(m: AppModel, h: int) -> bytes:
+    return BlockMapFigure(m, h).render(m)
 
 
 @solara.component
@@ -252,7 +320,8 @@ def BlockMap(model: AppModel):
     names = m.geo.names
     choice = neighbourhood_choice.value if neighbourhood_choice.value in names else AUTO
     h = resolve_neighbourhood(m, choice)
-    png = solara.use_memo(lambda: draw_block_map(m, h), [m, m.week, h])
+    figure = solara.use_memo(lambda: BlockMapFigure(m, h), [m, h])
+    png = solara.use_memo(lambda: figure.render(m), [figure, m.week])
     geo = m.geo
     with solara.Card(style={"width": "100%"}):
         with solara.Row(style={"align-items": "center"}):
@@ -267,35 +336,47 @@ def BlockMap(model: AppModel):
 # --- stage timeline -------------------------------------------------------------------------------
 
 
-def draw_stage_timeline(m: AppModel) -> bytes:
-    mixes = ["A"] if m.twins_identical else ["A", "B"]
-    dates = np.array(m.dates(), dtype="datetime64[D]")
-    fig = Figure(figsize=(10.5, 2.5), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, len(mixes), sharey=True, squeeze=False)[0]
-    stages = STAGES[1:]
-    for ax, mix in zip(axes, mixes):
-        counts = stage_counts(m.runs[mix])
-        w = counts.shape[0]
-        if w:
-            ax.stackplot(dates[:w], *(counts[:, 1:].T), labels=stages,
-                         colors=[STAGE_COLOURS[s] for s in stages])
-        ax.set_xlim(dates[0], dates[-1])
-        ax.set_ylim(0, max(sum(c.neighbourhoods for c in m.scenarios["A"].strategy.rollout), 1) * 1.05)
-        ax.set_title("Neighbourhoods by stage — " + ("mix A = mix B" if m.twins_identical else f"mix {mix}"),
-                     fontsize=9, color="black" if m.twins_identical else COLOURS[mix])
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-    from matplotlib.patches import Patch
+class StageFigure:
+    """Neighbourhoods by stage over time for each running mix; areas redrawn each week."""
 
-    axes[-1].legend([Patch(color=STAGE_COLOURS[s]) for s in stages], stages, fontsize=8, loc="upper left", frameon=False)
-    return _png(fig)
+    def __init__(self, m: AppModel):
+        self.mixes = ["A"] if m.twins_identical else ["A", "B"]
+        self.x = _years(m)
+        fig = self.fig = Figure(figsize=(10.5, 2.4), dpi=DPI)
+        fig.subplots_adjust(left=0.045, right=0.99, top=0.88, bottom=0.12, wspace=0.08)
+        self.axes = fig.subplots(1, len(self.mixes), sharey=True, squeeze=False)[0]
+        top = max(sum(c.neighbourhoods for c in m.scenarios[k].strategy.rollout) for k in self.mixes)
+        stages = STAGES[1:]
+        for ax, mix in zip(self.axes, self.mixes):
+            _year_axis(ax, self.x)
+            ax.set_ylim(0, max(top, 1) * 1.05)
+            ax.set_title("Neighbourhoods by stage — " + ("mix A = mix B" if m.twins_identical else f"mix {mix}"),
+                         fontsize=9, color="black" if m.twins_identical else COLOURS[mix])
+        self.axes[0].legend([Patch(color=STAGE_COLOURS[s]) for s in stages], stages, fontsize=8,
+                            loc="upper left", frameon=False)
+
+    def render(self, m: AppModel) -> bytes:
+        stages = STAGES[1:]
+        for ax, mix in zip(self.axes, self.mixes):
+            for coll in list(ax.collections):
+                coll.remove()
+            counts = stage_counts(m.runs[mix])
+            w = counts.shape[0]
+            if w:
+                ax.stackplot(self.x[:w], *(counts[:, 1:].T), colors=[STAGE_COLOURS[s] for s in stages])
+        return _png(self.fig)
+
+
+def draw_stage_timeline(m: AppModel) -> bytes:
+    return StageFigure(m).render(m)
 
 
 @solara.component
 def StageTimeline(model: AppModel):
     update_counter.get()
     m = model
-    png = solara.use_memo(lambda: draw_stage_timeline(m), [m, m.week])
+    figure = solara.use_memo(lambda: StageFigure(m), [m])
+    png = solara.use_memo(lambda: figure.render(m), [figure, m.week])
     parts = []
     for mix in (["A"] if m.twins_identical else ["A", "B"]):
         st = m.runs[mix].state

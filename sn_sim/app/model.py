@@ -33,9 +33,9 @@ from sn_sim.model import SafeNeighbourhoodModel
 from sn_sim.scenario import Scenario, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "national_rollout.toml"
-# Agents per inhabitant at which the page stays responsive: ~1,700 agents a neighbourhood at the
-# national pool's mean size would be 0.1; 0.02 keeps a week of both twins to a few milliseconds
-# and leaves the time to drawing the page (see docs/app.md for measured figures).
+# Agents per inhabitant the page starts with: 0.02 is about 300 agents for a neighbourhood of
+# 15,000 (45,000 for the national pool), a week of both mixes in a few milliseconds, so a step's
+# time goes to drawing the page (docs/app.md has measured figures). The scale is a page control.
 DEFAULT_SCALE = 0.02
 SCALE_CHOICES = ("0.005", "0.01", "0.02", "0.05", "0.1", "0.2")
 
@@ -50,7 +50,7 @@ COMPARISONS: dict[str, tuple[float, float, float] | None] = {
 }
 NO_STRATEGY = "No Strategy (nothing rolled out)"
 
-# Plotted outcomes: key -> (title, unit suffix, format).
+# Plotted outcomes: key -> (title, format of a value).
 METRICS: dict[str, tuple[str, str]] = {
     "offences": ("Offences per 1,000 inhabitants per week (4-week mean)", "{:.2f}"),
     "victimisation": ("Victimised in the last 12 months (% of 15+)", "{:.1f}%"),

@@ -141,7 +141,9 @@ def calibrate(scenario: Scenario, seed: int = 2024, replicates: int = 2, scale: 
     # Seed the population with the prior so the search starts from the literature values.
     x0 = np.clip([_prior_value(prior, p) for p in free], [b[0] for b in bounds], [b[1] for b in bounds])
     t0 = time.perf_counter()
-    callback = (lambda *a, **k: progress()) if progress else None
+    def callback(*_args, **_kwargs):  # must return None: a true value stops the optimiser
+        if progress:
+            progress()
     options = dict(x0=x0, seed=seed, maxiter=maxiter, popsize=popsize, tol=tol, polish=False,
                    updating="deferred", callback=callback)
     if workers > 1:

@@ -203,9 +203,19 @@ def did2s(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "
 
 
 def _imputable(df: pd.DataFrame) -> pd.DataFrame:
-    """Keep periods with an untreated unit and units with an untreated period (first stage)."""
-    untreated = df[df["d"] == 0]
-    return df[df["t"].isin(untreated["t"].unique()) & df["u"].isin(untreated["u"].unique())].reset_index(drop=True)
+    """Keep the units and periods whose fixed effects the first stage can estimate: at least two
+    untreated unit-periods each (pyfixest drops singleton fixed effects, and a dropped unit or
+    period could not be imputed)."""
+    while True:
+        untreated = df[df["d"] == 0]
+        u_ok = untreated["u"].value_counts()
+        t_ok = untreated["t"].value_counts()
+        keep = df["u"].isin(u_ok.index[u_ok >= 2]) & df["t"].isin(t_ok.index[t_ok >= 2])
+        if keep.all():
+            return df.reset_index(drop=True)
+        df = df[keep]
+        if df.empty or not (df["d"] == 0).any() or not (df["d"] > 0).any():
+            raise ValueError("did2s: no unit-period left whose counterfactual can be imputed")
 
 
 def _did2s_fit(df: pd.DataFrame, second_stage: str):
@@ -637,7 +647,10 @@ def stage_effects(data: pd.DataFrame, outcome: str, *, stage: str = "stage", uni
         n_cl = _n_clusters(fit, work)
     else:
         work = _imputable(work)
-        fit = _did2s_fit(work, f"~ {rhs}")
+        names = {s: n for s, n in names.items() if work[n].sum() > 0}
+        if not names:
+            return _frame([])
+        fit = _did2s_fit(work, "~ " + " + ".join(names.values()))
         n_cl = int(work["cl"].nunique())
     rows = []
     for s, n in names.items():

@@ -125,6 +125,10 @@ def neighbourhood_spillovers(results: Results, twin: Results,
             for o in outcomes:
                 per_nb = d.groupby("neighbourhood")[[f"{o}_effect", f"{o}_twin"]].mean() * 52
                 s = _summarise(per_nb[f"{o}_effect"].to_numpy(), per_nb[f"{o}_twin"].to_numpy(), alpha)
+                if name == "non_adjacent_untreated":  # a reference, not a spatial spillover
+                    s["interpretation"] = {"displacement": "higher than twin", "diffusion of benefits": "lower than twin",
+                                           "no detectable spillover": "no detectable difference"}.get(
+                                               s["interpretation"], s["interpretation"])
                 rows.append({"replicate": int(r), "level": "neighbourhood", "group": name, "estimator": "truth",
                              "outcome": o, "unit": "per 1,000 inhabitants per year", **s})
     return pd.DataFrame(rows, columns=SPILLOVER_COLUMNS)

@@ -12,9 +12,9 @@ seed and replicate (``sn_sim.api.run_replicate``), not from the worker, the orde
 completion or the number of workers.
 
 ``LocalPoolExecutor(workers)``
-    ``concurrent.futures.ProcessPoolExecutor`` with ``forkserver`` workers that import sn_sim
-    once; ``workers=1`` runs every task in the calling process (no pickling, easy to debug
-    and to monkeypatch).
+    ``concurrent.futures.ProcessPoolExecutor`` whose workers fork from a ``forkserver`` that
+    imports sn_sim once (about a second, paid once per pool); ``workers=1`` runs every task
+    in the calling process (no pickling, easy to debug and to monkeypatch).
 ``DaskExecutor(address)``
     ``distributed.Client(address)`` on an existing cluster (``tcp://HOST:PORT``) or a Client
     you pass in; sn_sim must be importable on the workers.
@@ -125,6 +125,9 @@ class Executor(ABC):
     def run(self, tasks: Iterable[Any], fn: Callable[[Any], Any] = run_task) -> Iterator[Outcome]:
         """Yield one Outcome per task, in completion order."""
 
+    def start(self) -> None:
+        """Acquire resources ahead of the first run (optional)."""
+
     def close(self) -> None:
         pass
 
@@ -160,10 +163,24 @@ class LocalPoolExecutor(Executor):
         self.description = "in-process" if workers == 1 else f"local pool of {workers} processes"
         self._pool: ProcessPoolExecutor | None = None
 
+    @staticmethod
+    def _context():
+        # Not fork: numpy, Arrow and Dask keep threads, and forking a threaded process can
+        # deadlock. A forkserver imports sn_sim once; workers fork from it already warm.
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(PRELOAD)
+            return ctx
+        return mp.get_context("spawn")
+
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
-        return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
+        return ProcessPoolExecutor(max_workers=n, mp_context=self._context(), initializer=_ignore_sigint)
+
+    def start(self) -> None:
+        """Start the worker processes now, so that the first runs do not wait for them."""
+        if self.workers > 1 and self._pool is None:
+            self._pool = self._new_pool(self.workers)
+            self._pool.submit(int).result()  # launches the workers
 
     def run(self, tasks, fn=run_task):
         tasks = list(tasks)
@@ -226,7 +243,7 @@ class LocalPoolExecutor(Executor):
 class DaskExecutor(Executor):
     """Tasks on a Dask distributed cluster (``distributed.Client(address)``)."""
 
-    def __init__(self, address: str | None = None, client=None, timeout: str = "10s"):
+    def __init__(self, address: str | None = None, client=None, timeout: str | None = None):
         try:
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - dask is an optional extra
@@ -234,6 +251,10 @@ class DaskExecutor(Executor):
         if client is None:
             if not address:
                 raise SnSimError("--scheduler: give the scheduler address, e.g. tcp://HOST:8786")
+            if timeout is None:  # dask's own setting (DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
+                import dask
+
+                timeout = dask.config.get("distributed.comm.timeouts.connect")
             try:
                 client = Client(address, timeout=timeout, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as exc:
@@ -293,4 +314,6 @@ def make_executor(workers: int | None = None, scheduler: str | None = None) -> E
     """The CLI's choice: Dask when a scheduler address is given, else a local pool."""
     if scheduler:
         return DaskExecutor(scheduler)
-    return LocalPoolExecutor(workers)
+    ex = LocalPoolExecutor(workers)
+    ex.start()
+    return ex

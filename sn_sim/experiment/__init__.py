@@ -1,0 +1,40 @@
+"""Experiments: compare policy mixes, run batch parameter sweeps, sensitivity analysis.
+
+``compare([base, other, ...])`` runs scenarios on common random numbers and returns effects
+against the first with 95% intervals; ``run_sweep(SWEEP.toml)`` runs a design of parameter
+points into a resumable sweep directory on a local process pool or a Dask cluster;
+``load_sweep(DIR)`` and ``query(DIR, sql)`` read it back; ``sensitivity(DIR, outputs)``
+computes Sobol or Morris indices. See docs/experiments.md.
+
+The heavy optional libraries (SALib, dask, duckdb, matplotlib) are imported only when used.
+"""
+
+from __future__ import annotations
+
+from sn_sim.experiment import compare as _compare_module
+from sn_sim.experiment import sensitivity as _sensitivity_module
+from sn_sim.experiment.executors import DaskExecutor, Executor, LocalPoolExecutor, RunTask, run_task
+from sn_sim.experiment.summaries import METRICS, summarise, summary_names
+from sn_sim.experiment.sweep import (
+    SweepPlan,
+    SweepResult,
+    load_failures,
+    load_sweep,
+    plan_sweep,
+    query,
+    run_sweep,
+)
+
+# The functions share their modules' names: bind the package attributes to the functions
+# (the modules stay reachable as sys.modules["sn_sim.experiment.compare"], etc.).
+ComparisonResult = _compare_module.ComparisonResult
+SensitivityResult = _sensitivity_module.SensitivityResult
+compare = _compare_module.compare
+sensitivity = _sensitivity_module.sensitivity
+
+__all__ = [
+    "compare", "ComparisonResult", "run_sweep", "plan_sweep", "load_sweep", "load_failures", "query",
+    "SweepPlan", "SweepResult", "sensitivity", "SensitivityResult", "Executor", "LocalPoolExecutor",
+    "DaskExecutor", "RunTask", "run_task", "summarise", "summary_names", "METRICS",
+]
+

@@ -1,0 +1,140 @@
+"""``sn-sim compare``, ``sn-sim sweep`` and ``sn-sim sensitivity``.
+
+``register(sub)`` adds the subcommands to the main parser's subparsers. User errors are raised
+as :class:`sn_sim.errors.SnSimError` subclasses, which the main CLI prints as one line with
+exit code 2; nothing is written before every input has been checked. Heavy imports happen
+inside the commands so that ``sn-sim --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sn_sim.errors import SnSimError
+
+
+def _check_workers(args) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise SnSimError(f"--workers: must be at least 1 (got {args.workers})")
+    if args.workers is not None and args.scheduler:
+        raise SnSimError("--workers: not used with --scheduler (the cluster's workers run the runs)")
+
+
+def cmd_compare(args) -> int:
+    from sn_sim.experiment.compare import _resolve, check_comparable, compare
+
+    if args.replicates < 1:
+        raise SnSimError(f"--replicates: must be at least 1 (got {args.replicates})")
+    if len(args.scenarios) < 2:
+        raise SnSimError("compare: needs at least two scenarios (the base first)")
+    _check_workers(args)
+    overrides = list(args.overrides)
+    if args.scale is not None:
+        overrides.append(f"population.scale={args.scale}")
+    scenarios = _resolve(args.scenarios, overrides)  # every file checked before anything is written
+    check_comparable(scenarios, list(args.scenarios))
+    out = Path(args.out) if args.out else Path("runs") / f"compare-{scenarios[0].name}"
+    if not args.out:
+        from sn_sim.results import check_output_dir
+
+        if out.parent.exists():
+            check_output_dir(out, args.force)
+        else:
+            out.parent.mkdir(parents=True)
+    res = compare(scenarios, replicates=args.replicates, seed=args.seed, out=out, workers=args.workers,
+                  scheduler=args.scheduler, force=args.force, plots=not args.no_plots, progress=not args.quiet)
+    if not args.quiet:
+        print(res.markdown())
+        print(f"\nwrote {out}/ (effects.csv, effects.md, summary.csv, replicates.csv, series.parquet, manifest.json"
+              f"{', plots/' if not args.no_plots else ''})")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from sn_sim.experiment.sweep import plan_from_manifest, plan_sweep, run_sweep
+
+    _check_workers(args)
+    source = Path(args.sweep)
+    if source.is_dir():
+        if not args.resume:
+            raise SnSimError(f"{source}: is a sweep directory; pass its sweep file, or --resume to continue it")
+        plan = plan_from_manifest(source)
+        out = Path(args.out) if args.out else source
+    else:
+        plan = plan_sweep(source)  # the whole file and every point validated; nothing written yet
+        out = Path(args.out) if args.out else None
+    shown = out if out is not None else Path("sweeps") / plan.name
+    try:
+        res = run_sweep(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                        force=args.force, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"sn-sim: interrupted; finished runs are kept in {shown}/ (continue with --resume)", file=sys.stderr)
+        return 130
+    n = res.done + res.failed
+    if not args.quiet:
+        rate = f", {res.runs_per_minute:.1f} runs/min" if n else ""
+        print(f"wrote {res.directory}/: {res.done} runs finished, {res.failed} failed, {res.skipped} already done "
+              f"(of {res.runs_total}) in {res.wall_s:.1f} s{rate} on {res.executor}")
+    if res.failed:
+        print(f"sn-sim: {res.failed} runs failed (see {res.directory}/failures/); retry them with --resume",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sensitivity(args) -> int:
+    import pandas as pd
+
+    from sn_sim.experiment.sensitivity import sensitivity
+
+    res = sensitivity(args.sweep_dir, args.outputs, method=args.method, num_resamples=args.resamples,
+                      seed=args.seed)
+    out = Path(args.out) if args.out else Path(args.sweep_dir) / "sensitivity"
+    paths = res.save(out)
+    if not args.quiet:
+        with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
+            print(res.indices.to_string(index=False))
+        print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``compare``, ``sweep`` and ``sensitivity`` to the main CLI's subparsers."""
+    p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
+    p.add_argument("--replicates", type=int, default=5, metavar="N", help="replicates per scenario (default 5)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="root seed shared by all scenarios (default 0)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a key in every scenario (repeatable)")
+    p.add_argument("--scale", type=float, default=None, metavar="K", help="agents per inhabitant in every scenario")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/compare-<base>)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default all cores)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on a Dask cluster")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", help="run a parameter sweep file into a resumable sweep directory")
+    p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (or, with --resume, a sweep directory)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local processes (default all cores; 1 = in this process)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run on an existing Dask cluster instead of local processes")
+    p.add_argument("--resume", action="store_true", help="continue a sweep directory: run missing and failed runs")
+    p.add_argument("--force", action="store_true", help="replace an existing sweep directory")
+    p.add_argument("--out", default=None, metavar="DIR", help="sweep directory (default sweeps/<name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("sensitivity", help="Sobol or Morris indices (SALib) from a sobol/morris sweep directory")
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a sweep directory")
+    p.add_argument("--output", dest="outputs", action="append", required=True, metavar="NAME",
+                   help="summary output, e.g. offences_per_1000_all (repeatable)")
+    p.add_argument("--method", choices=["sobol", "morris"], default=None, help="default: the sweep's design")
+    p.add_argument("--resamples", type=int, default=200, metavar="N", help="bootstrap resamples (default 200)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default SWEEP_DIR/sensitivity)")
+    p.add_argument("--quiet", action="store_true", help="no table")
+    p.set_defaults(func=cmd_sensitivity)

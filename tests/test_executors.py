@@ -1,0 +1,187 @@
+"""Executors: one interface, identical results in-process, on a local pool and on Dask."""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sn_sim.cli import main
+from sn_sim.errors import SnSimError
+from sn_sim.experiment import compare, load_sweep, run_sweep
+from sn_sim.experiment.executors import DaskExecutor, LocalPoolExecutor, RunTask, run_task
+from sn_sim.scenario import load_scenario
+
+distributed = pytest.importorskip("distributed")
+
+SCENARIO = textwrap.dedent(
+    """\
+    name = "mini"
+    [calendar]
+    start = 2015-01-05
+    end = 2016-12-26
+    burn_in_weeks = 4
+    [population]
+    scale = 0.01
+    [[strategy.rollout]]
+    year = 2016
+    neighbourhoods = 2
+    launch = 2016-03-07
+    [[districts]]
+    name = "Alpha"
+    city = "Lima"
+    neighbourhoods = 3
+    lima = true
+    [[districts]]
+    name = "Beta"
+    city = "Trujillo"
+    neighbourhoods = 3
+    crime_level = 1.2
+    """
+)
+
+# A Latin hypercube with independent seeds per point: 3 points x 2 replicates.
+SWEEP = textwrap.dedent(
+    """\
+    name = "lhs"
+    base = "mini.toml"
+    seed = 21
+    replicates = 2
+    random_numbers = "independent"
+    design = {method = "lhs", samples = 3}
+    [parameters]
+    "crime.offending_rate" = {min = 0.03, max = 0.05}
+    "police.extra_officers" = {min = 0, max = 30}
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("executors")
+    (d / "mini.toml").write_text(SCENARIO)
+    (d / "lhs.toml").write_text(SWEEP)
+    return d
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Dask cluster of two worker processes on the loopback interface."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cl, Client(cl) as client:
+        yield cl, client
+
+
+def drop_timing(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["run_seconds"]).sort_values("run", ignore_index=True)
+
+
+def test_same_outcomes_on_every_executor(cluster):
+    """Errors are outcomes, not exceptions; values and order-independence are the same everywhere."""
+    _, client = cluster
+    tasks = [4.0, -1.0, 9.0, 16.0]
+    executors = [LocalPoolExecutor(1), LocalPoolExecutor(2), DaskExecutor(client=client)]
+    seen = []
+    for ex in executors:
+        with ex:
+            out = sorted(ex.run(tasks, fn=math.sqrt), key=lambda o: o.index)
+        assert [o.index for o in out] == [0, 1, 2, 3]
+        assert [o.ok for o in out] == [True, False, True, True]
+        assert "ValueError: math domain error" in out[1].error and "Traceback" in out[1].traceback
+        seen.append([o.value for o in out])
+    assert seen[0] == seen[1] == seen[2] == [2.0, None, 3.0, 4.0]
+
+
+def test_run_task_is_the_api(folder):
+    """A task's summary equals the API's run of the same scenario, seed and replicate."""
+    from sn_sim import api
+    from sn_sim.experiment.summaries import summarise
+
+    sc = load_scenario(folder / "mini.toml")
+    task = RunTask(scenario=sc.to_dict(), seed=3, replicate=1, post_start="2016-03-07")
+    panel, _, _ = api.run_replicate(sc, 3, 1)
+    assert run_task(task)["summary"] == summarise(panel, "2016-03-07")
+
+
+def test_sweep_identical_on_1_and_2_workers_and_dask(folder, cluster, tmp_path):
+    cl, _ = cluster
+    frames = {}
+    for label, kwargs in {"one": {"workers": 1}, "two": {"workers": 2},
+                          "dask": {"scheduler": cl.scheduler_address}}.items():
+        res = run_sweep(folder / "lhs.toml", tmp_path / label, progress=False, **kwargs)
+        assert (res.done, res.failed) == (6, 0)
+        frames[label] = drop_timing(load_sweep(tmp_path / label))
+    assert frames["dask"]["seed"].nunique() == 3  # independent seeds per point
+    pd.testing.assert_frame_equal(frames["one"], frames["two"])
+    pd.testing.assert_frame_equal(frames["one"], frames["dask"])
+    # The manifests agree too (apart from when they were written).
+    import json
+
+    m = [json.loads((tmp_path / k / "manifest.json").read_text()) for k in frames]
+    for x in m:
+        x.pop("created")
+    assert m[0] == m[1] == m[2]
+
+
+def test_cli_sweep_on_dask_resumes_a_local_sweep(folder, cluster, tmp_path, capsys):
+    """One code path: start locally, finish on the cluster, get the local answer."""
+    cl, _ = cluster
+    ref = tmp_path / "ref"
+    run_sweep(folder / "lhs.toml", ref, workers=1, progress=False)
+    out = tmp_path / "mixed"
+    run_sweep(folder / "lhs.toml", out, workers=1, progress=False)
+    for k in (0, 3, 5):
+        (out / "runs" / f"run-{k:06d}.parquet").unlink()
+    code = main(["sweep", str(folder / "lhs.toml"), "--out", str(out), "--resume",
+                 "--scheduler", cl.scheduler_address])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "3 runs finished, 0 failed, 3 already done" in captured.out and "Dask cluster" in captured.out
+    assert "failed=0" in captured.err  # the progress bar reports failures
+    pd.testing.assert_frame_equal(drop_timing(load_sweep(out)), drop_timing(load_sweep(ref)))
+
+
+def test_compare_identical_on_dask(folder, cluster):
+    _, client = cluster
+    police = load_scenario(folder / "mini.toml", ["strategy.mix.police=1.0", "strategy.mix.social=0.0",
+                                                   "strategy.mix.community=0.0"])
+    scs = [load_scenario(folder / "mini.toml"), police]
+    local = compare(scs, replicates=2, seed=4, workers=1)
+    with DaskExecutor(client=client) as ex:
+        dask = compare(scs, replicates=2, seed=4, executor=ex)
+    pd.testing.assert_frame_equal(local.effects, dask.effects)
+    pd.testing.assert_frame_equal(local.replicates, dask.replicates)
+
+
+def test_a_dead_worker_is_a_failed_run_and_the_pool_recovers():
+    with LocalPoolExecutor(2) as ex:
+        out = list(ex.run([3, 3], fn=os._exit))
+        assert [o.ok for o in out] == [False, False]
+        assert all("worker process died" in o.error for o in out)
+        again = sorted(ex.run([1.0, 4.0], fn=math.sqrt), key=lambda o: o.index)
+        assert [o.value for o in again] == [1.0, 2.0]
+
+
+def test_unreachable_scheduler_is_one_line_and_writes_nothing(folder, tmp_path, capsys):
+    with pytest.raises(SnSimError, match="--scheduler: cannot connect to tcp://127.0.0.1:9"):
+        DaskExecutor("tcp://127.0.0.1:9", timeout="1s")
+    import dask
+
+    out = tmp_path / "never"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(["sweep", str(folder / "lhs.toml"), "--out", str(out), "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("sn-sim: error: --scheduler: cannot connect") and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_workers_must_be_positive(folder, tmp_path, capsys):
+    assert main(["sweep", str(folder / "lhs.toml"), "--out", str(tmp_path / "x"), "--workers", "0"]) == 2
+    assert "--workers: must be at least 1 (got 0)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
