@@ -222,8 +222,9 @@ def TimeSeries(model: AppModel):
     with solara.Card(style={"width": "100%"}):
         with solara.Row(style={"align-items": "center"}):
             solara.Text("Treated neighbourhoods against", style={"font-weight": "500"})
-            solara.ToggleButtonsSingle(value=comparison_group, dense=True,
-                                       children=[solara.Button(label, value=key, dense=True) for key, label in GROUPS.items()])
+            solara.ToggleButtonsSingle(
+                value=comparison_group, dense=True,
+                children=[solara.Button(label, value=key, dense=True) for key, label in GROUPS.items()])
         _Chart(png, 1008, "timeseries")
 
 
@@ -296,7 +297,7 @@ class BlockMapFigure:
         self.marks = []
         for i, mix in enumerate(self.mixes):
             off, pat, cond, rec = fields[mix]
-            totals = (f"{off.sum():,.0f} offences", f"{pat.sum():,.0f} h", f"{int(rec.sum())} blocks recovered")
+            totals = (f"{off.sum():,.0f} offences", f"{pat.sum():,.0f} h", f"{int(rec.sum())} of {rec.size} recovered")
             label = "mix A = mix B" if self.same else f"mix {mix}"
             for j, data in enumerate((off, pat, cond)):
                 im = self.images[mix, j]
