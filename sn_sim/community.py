@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sn_sim.randomness import keyed_uniforms
+
 if TYPE_CHECKING:
     from sn_sim.model import SafeNeighbourhoodModel
 
@@ -35,29 +37,37 @@ def community_activities(model: "SafeNeighbourhoodModel", activities: np.ndarray
 
 def junta_turnover(model: "SafeNeighbourhoodModel") -> None:
     """Members leave at a constant hazard; outside the Strategy, the juntas' own recruitment
-    replaces them at the initial membership level (a stable background of 14,000 juntas)."""
+    replaces them at the initial membership level (a stable background of 14,000 juntas).
+    Draws are keyed by person and neighbourhood so twin runs stay aligned (sn_sim.randomness)."""
     if model.week % 4:
         return  # checked every 4 weeks with the 4-week hazard: same expectation, a quarter of the cost
-    r, rng, c = model.residents, model.stream("community"), model.params.community
+    r, c = model.residents, model.params.community
+    key = model.stream_key("juntas")
     p = 1 - (1 - c.junta_dropout) ** 4
     members = np.flatnonzero(r.junta)
-    r.junta[members[rng.random(members.size) < p]] = False
+    r.junta[members[keyed_uniforms(key, members, 1)[:, 0] < p]] = False
     adults = np.add.reduceat(model.adult, model.layout.nb_start[:-1], dtype=np.int64)
-    joins = model.to_agents(p * adults * model.reference_junta_share / model.params.population.scale, rng)
+    expected = p * adults * model.reference_junta_share
+    whole = np.floor(expected)
+    n = model.geo.n
+    joins = (whole + (keyed_uniforms(~key & 0xFFFFFFFFFFFFFFFF, np.arange(n), 1)[:, 0] < expected - whole)).astype(np.int64)
     for h in np.flatnonzero(joins):
         sl = model.layout.neighbourhood_slice(h)
-        who = rng.integers(sl.start, sl.stop, size=3 * joins[h])
+        draws = keyed_uniforms(key, (h << 32) + np.arange(3 * joins[h]), 1)[:, 0]
+        who = sl.start + (draws * (sl.stop - sl.start)).astype(np.int64)
         r.junta[who[r.age[who] >= 18][: joins[h]]] = True
 
 
-def junta_tips(model: "SafeNeighbourhoodModel", offence_blocks: np.ndarray) -> np.ndarray:
-    """Information juntas pass to police about this week's unreported offences, per block (inhabitant units)."""
+def junta_tips(model: "SafeNeighbourhoodModel", offences) -> np.ndarray:
+    """Information juntas pass to police about this week's unrecorded offences, per block
+    (inhabitant units); keyed by offender."""
     c = model.params.community
-    share = model.state.junta_share  # per neighbourhood
-    B = model.geo.blocks_per_neighbourhood
-    nb = offence_blocks // B
-    known = model.stream("community").random(offence_blocks.size) < np.minimum(c.junta_tip_rate * share[nb] * 100, 1.0)
-    tips = np.bincount(offence_blocks[known], minlength=model.blocks.recorded_crime.size)
+    unrecorded = ~offences.recorded
+    blocks_, who = offences.block[unrecorded], offences.offender[unrecorded]
+    nb = blocks_ // model.geo.blocks_per_neighbourhood
+    u = keyed_uniforms(model.stream_key("tips"), who, 1)[:, 0]
+    known = u < np.minimum(c.junta_tip_rate * model.state.junta_share[nb] * 100, 1.0)
+    tips = np.bincount(blocks_[known], minlength=model.blocks.recorded_crime.size)
     return tips.reshape(model.blocks.recorded_crime.shape) / model.params.population.scale
 
 

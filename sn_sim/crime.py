@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sn_sim.population import age_crime_curve
+from sn_sim.randomness import keyed_uniforms
 
 if TYPE_CHECKING:
     from sn_sim.model import SafeNeighbourhoodModel
@@ -35,6 +36,7 @@ class Offences:
     victim: np.ndarray    # int64 resident index
     reported: np.ndarray  # bool, reported by the victim
     recorded: np.ndarray  # bool, known to the police (reported or witnessed by patrol)
+    u_cleared: np.ndarray  # float, the offender's uniform for clearance by arrest
 
 
 def refresh_propensity(model: "SafeNeighbourhoodModel", idx: np.ndarray | slice = slice(None)) -> None:
@@ -81,7 +83,13 @@ def deterrence(model: "SafeNeighbourhoodModel") -> np.ndarray:
     return 1.0 - (1.0 - by_patrol) * np.exp(-informal)
 
 
-def _choose_target_blocks(model, offenders: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+# Columns of the per-attempt uniforms (one row per offender, keyed by who they are).
+(U_CROSS, U_NEIGHBOUR_NB, U_STAY, U_TARGET, U_DETER, U_RETRY, U_RETRY_BLOCK, U_RETRY_DETER,
+ U_VIOLENT, U_LETHAL, U_VICTIM, U_VICTIM_AGAIN, U_REPORT, U_WITNESS, U_CLEARED) = range(15)
+N_ATTEMPT_DRAWS = 15
+
+
+def _choose_target_blocks(model, offenders: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Target block for each attempt: attractiveness x distance decay within the home
     neighbourhood, or attractiveness alone in an adjacent neighbourhood (cross-border trips)."""
     r, geo, blocks = model.residents, model.geo, model.blocks
@@ -92,27 +100,29 @@ def _choose_target_blocks(model, offenders: np.ndarray, rng: np.random.Generator
     attract = (blocks.attractiveness + blocks.repeat).astype(np.float32)
 
     target_nb = home_nb.copy()
-    crossing = rng.random(offenders.size) < s.roam_share * s.cross_border_share
+    crossing = u[:, U_CROSS] < s.roam_share * s.cross_border_share
     for i in np.flatnonzero(crossing):
         adj = geo.adjacent[home_nb[i]]
         if adj.size:
-            target_nb[i] = adj[rng.integers(adj.size)]
+            target_nb[i] = adj[int(u[i, U_NEIGHBOUR_NB] * adj.size)]
     away = target_nb != home_nb
     # Staying home: roamers spread by distance decay; non-roamers favour their own block.
     weights = attract[target_nb]
     decay = geo.block_decay[home_local]
-    stay_home_block = rng.random(offenders.size) >= s.roam_share
+    stay_home_block = u[:, U_STAY] >= s.roam_share
     weights = np.where(away[:, None], weights, weights * decay)
     weights[stay_home_block & ~away, home_local[stay_home_block & ~away]] *= 1e6
     cum = np.cumsum(weights, axis=1)
-    u = rng.random(offenders.size) * cum[:, -1]
-    local = (cum < u[:, None]).sum(axis=1)
+    local = (cum < (u[:, U_TARGET] * cum[:, -1])[:, None]).sum(axis=1)
     return target_nb * B + np.minimum(local, B - 1)
 
 
 def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
-    """Draw attempts, deter or displace them, and return completed offences with their victims."""
-    rng, r, geo, blocks, s = model.stream("crime"), model.residents, model.geo, model.blocks, model.params
+    """Draw attempts, deter or displace them, and return completed offences with their victims.
+
+    Every decision about an attempt uses uniforms keyed by the offender and the week
+    (sn_sim.randomness), so twin runs make the same draws for the same person."""
+    r, geo, blocks, s = model.residents, model.geo, model.blocks, model.params
     week = model.week
     B = geo.blocks_per_neighbourhood
 
@@ -122,25 +132,25 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
     offenders = offenders[r.released_week[offenders] <= week]  # in prison: no attempt
     if offenders.size == 0:
         return _empty()
+    u = keyed_uniforms(model.stream_key("crime"), offenders, N_ATTEMPT_DRAWS)
 
-    target = _choose_target_blocks(model, offenders, rng)
+    target = _choose_target_blocks(model, offenders, u)
     p_deter = deterrence(model).ravel()
-    deterred = rng.random(offenders.size) < p_deter[target]
+    deterred = u[:, U_DETER] < p_deter[target]
 
     # Displacement: some deterred offenders try an adjacent block once.
-    retry = deterred & (rng.random(offenders.size) < s.crime.displacement_share)
-    idx = np.flatnonzero(retry)
+    idx = np.flatnonzero(deterred & (u[:, U_RETRY] < s.crime.displacement_share))
     if idx.size:
         options = geo.block_neighbours[target[idx]]
-        pick = options[np.arange(idx.size), rng.integers(0, 8, size=idx.size)]
+        pick = options[np.arange(idx.size), (u[idx, U_RETRY_BLOCK] * 8).astype(np.int64)]
         ok = pick >= 0
         idx, pick = idx[ok], pick[ok]
-        success = rng.random(idx.size) >= p_deter[pick]
+        success = u[idx, U_RETRY_DETER] >= p_deter[pick]
         target[idx[success]] = pick[success]
         deterred[idx[success]] = False
         model.tally.displaced += np.bincount(pick[success] // B, minlength=geo.n) / s.population.scale
     done = ~deterred
-    offenders, target = offenders[done], target[done]
+    offenders, target, u = offenders[done], target[done], u[done]
     if offenders.size == 0:
         return _empty()
 
@@ -148,8 +158,8 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
     nb_target = target // B
     outlets = blocks.outlets.ravel()[target]
     p_violent = s.crime.violent_share * (1 + s.crime.alcohol_violence * outlets * model.state.alcohol[nb_target])
-    violent = rng.random(offenders.size) < np.minimum(p_violent, 0.95)
-    lethal = violent & (rng.random(offenders.size) < s.crime.lethality)
+    violent = u[:, U_VIOLENT] < np.minimum(p_violent, 0.95)
+    lethal = violent & (u[:, U_LETHAL] < s.crime.lethality)
 
     # Victims: a resident of the target block (the block's residents are one slice).
     start = model.layout.block_start[target]
@@ -158,30 +168,30 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
     nb_size = model.layout.nb_start[nb_target + 1] - nb_first
     victim = np.where(
         size > 0,
-        start + (rng.random(offenders.size) * size).astype(np.int64),
-        nb_first + (rng.random(offenders.size) * nb_size).astype(np.int64),
+        start + (u[:, U_VICTIM] * size).astype(np.int64),
+        nb_first + (u[:, U_VICTIM] * nb_size).astype(np.int64),
     )
 
     # Victims are people at home other than the offender: redraw the few who are not, once.
     bad = (victim == offenders) | (r.released_week[victim] > week)
     if bad.any():
-        victim[bad] = nb_first[bad] + (rng.random(int(bad.sum())) * nb_size[bad]).astype(np.int64)
+        victim[bad] = nb_first[bad] + (u[bad, U_VICTIM_AGAIN] * nb_size[bad]).astype(np.int64)
 
     # Reporting: logistic in trust (Tyler & Fagan 2008), violent offences more often.
     rep = s.reporting
     logit0 = np.log(rep.base / (1 - rep.base)) if 0 < rep.base < 1 else (-30.0 if rep.base == 0 else 30.0)
     # Anchored at the trust threshold, so a more trusting population reports more.
     z = logit0 + rep.trust_effect * (r.trust[victim] - s.trust.threshold) + rep.violent_bonus * violent
-    reported = rng.random(offenders.size) < 1.0 / (1.0 + np.exp(-z))
-    witnessed = rng.random(offenders.size) < -np.expm1(-rep.patrol_detection * blocks.patrol_hours.ravel()[target])
+    reported = u[:, U_REPORT] < 1.0 / (1.0 + np.exp(-z))
+    witnessed = u[:, U_WITNESS] < -np.expm1(-rep.patrol_detection * blocks.patrol_hours.ravel()[target])
     recorded = reported | witnessed | lethal  # homicides always come to police attention
-    return Offences(offenders, target, violent, lethal, victim, reported, recorded)
+    return Offences(offenders, target, violent, lethal, victim, reported, recorded, u[:, U_CLEARED])
 
 
 def _empty() -> Offences:
     e = np.zeros(0, dtype=np.int64)
     b = np.zeros(0, dtype=bool)
-    return Offences(e, e, b, b, e, b, b)
+    return Offences(e, e, b, b, e, b, b, np.zeros(0))
 
 
 def update_attractiveness(model: "SafeNeighbourhoodModel", offences: Offences) -> None:

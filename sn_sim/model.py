@@ -32,7 +32,7 @@ from sn_sim.strategy import NEVER_WEEK, STAGES, Ministry
 
 
 STREAMS = ("strategy", "police", "contacts", "operations", "justice", "community", "programs", "culture",
-           "youth", "offending", "crime")
+           "youth", "offending", "crime", "juntas", "tips")
 
 
 @dataclass
@@ -215,6 +215,12 @@ class SafeNeighbourhoodModel(mesa.Model):
             self._streams[process] = gen
         return gen
 
+    def stream_key(self, process: str) -> int:
+        """This week's 64-bit key for counter-based draws of one process (sn_sim.randomness)."""
+        ss = self.seed_sequence
+        key = ss.spawn_key + (STREAMS.index(process), self.week + 100_000)
+        return int(np.random.SeedSequence(ss.entropy, spawn_key=key).generate_state(1, np.uint64)[0])
+
     # --- helpers ----------------------------------------------------------------------------------
     def to_agents(self, amount: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Inhabitant-unit amounts -> whole agents at this scale (stochastic rounding, unbiased)."""
@@ -319,7 +325,7 @@ class SafeNeighbourhoodModel(mesa.Model):
         cleared = police.arrests_from_offences(self, offences)
         perceptions.victims_update(self, offences, cleared)
         crime.update_attractiveness(self, offences)
-        tips = community.junta_tips(self, offences.block[~offences.recorded])
+        tips = community.junta_tips(self, offences)
         police.update_recorded_crime(self, offences, tips)
         self._count_offences(offences)
 

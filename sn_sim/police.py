@@ -21,6 +21,7 @@ import numpy as np
 
 from sn_sim.crime import Offences, refresh_propensity
 from sn_sim.population import GANG_INVOLVED
+from sn_sim.randomness import keyed_uniforms
 
 if TYPE_CHECKING:
     from sn_sim.model import SafeNeighbourhoodModel
@@ -97,11 +98,13 @@ def incarcerate(model: "SafeNeighbourhoodModel", who: np.ndarray, convicted_shar
     """Convict a share of ``who`` and send them to prison for an exponential sentence."""
     if who.size == 0:
         return
-    rng = model.stream("justice")
-    jailed = who[rng.random(who.size) < convicted_share]
+    # Keyed by person: the same arrestee gets the same verdict and sentence in a twin run.
+    u = keyed_uniforms(model.stream_key("justice"), who, 2)
+    convicted = u[:, 0] < convicted_share
+    jailed = who[convicted]
     if jailed.size == 0:
         return
-    sentence = np.ceil(rng.exponential(model.params.reporting.sentence_weeks, size=jailed.size))
+    sentence = np.ceil(-np.log1p(-u[convicted, 1]) * model.params.reporting.sentence_weeks)
     r = model.residents
     r.released_week[jailed] = np.minimum(model.week + sentence, np.iinfo(np.int16).max).astype(np.int16)
     r.former_prisoner[jailed] = True
@@ -112,7 +115,7 @@ def incarcerate(model: "SafeNeighbourhoodModel", who: np.ndarray, convicted_shar
 def arrests_from_offences(model: "SafeNeighbourhoodModel", offences: Offences) -> np.ndarray:
     """Clear recorded offences with an arrest; returns a mask over offences that were cleared."""
     rep = model.params.reporting
-    cleared = offences.recorded & (model.stream("justice").random(offences.offender.size) < rep.clearance)
+    cleared = offences.recorded & (offences.u_cleared < rep.clearance)
     arrested = np.unique(offences.offender[cleared])
     arrested = arrested[model.residents.released_week[arrested] <= model.week]
     incarcerate(model, arrested, convicted_share=rep.conviction)
