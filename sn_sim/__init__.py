@@ -11,7 +11,27 @@ from sn_sim.scenario import Scenario, load_scenario
 
 __version__ = package_version()
 
+# Layers above the model, loaded on first use so `import sn_sim` stays light:
+# sn_sim.compare / load_sweep / run_sweep (experiments), sn_sim.evaluate (evaluation),
+# sn_sim.calibrate (calibration).
+_LAYERS = {
+    "compare": "sn_sim.experiment",
+    "run_sweep": "sn_sim.experiment",
+    "load_sweep": "sn_sim.experiment",
+    "evaluate": "sn_sim.evaluation",
+    "calibrate": "sn_sim.calibration",
+}
+
+
+def __getattr__(name):
+    if name in _LAYERS:
+        import importlib
+
+        return getattr(importlib.import_module(_LAYERS[name]), name)
+    raise AttributeError(f"module 'sn_sim' has no attribute {name!r}")
+
+
 __all__ = [
     "run", "Results", "load_results", "Scenario", "load_scenario", "SafeNeighbourhoodModel",
-    "ScenarioError", "OutputError", "SnSimError", "__version__",
+    "ScenarioError", "OutputError", "SnSimError", "__version__", *_LAYERS,
 ]

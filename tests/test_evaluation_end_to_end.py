@@ -224,6 +224,7 @@ def test_bad_inputs_are_one_line_errors(run_dir, workdir, results, capsys):
         ["evaluate", str(workdir)],  # a directory, but not a run
         ["evaluate", str(run_dir), "--out", str(workdir / "x"), "--outcome", "happiness"],
         ["evaluate", str(run_dir), "--out", str(workdir / "x"), "--survey-size", "0"],
+        ["evaluate", str(run_dir), "--out", str(run_dir), "--force"],  # never replace the run itself
     ]
     for argv in cases:
         capsys.readouterr()
@@ -231,6 +232,7 @@ def test_bad_inputs_are_one_line_errors(run_dir, workdir, results, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("sn-sim: error:") and "\n" not in err, err
     assert not (workdir / "x").exists()
+    assert (run_dir / "panel.parquet").is_file()
     # A twin/ that is not this run's twin (another seed) is refused.
     bad = workdir / "run_bad_twin"
     shutil.copytree(run_dir, bad, ignore=shutil.ignore_patterns("evaluation"))

@@ -28,6 +28,8 @@ class EvaluationError(SnSimError):
 _EXPORTS = {
     "evaluate": "sn_sim.evaluation.report",
     "evaluate_many": "sn_sim.evaluation.report",
+    "Evaluation": "sn_sim.evaluation.report",
+    "OUTCOMES": "sn_sim.evaluation.report",
     "load_evaluation_inputs": "sn_sim.evaluation.report",
     "twin_scenario": "sn_sim.evaluation.twins",
     "run_twin": "sn_sim.evaluation.twins",

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_evaluate(args) -> int:
     from sn_sim.evaluation import EvaluationError
-    from sn_sim.evaluation.report import evaluate, evaluate_many, load_run
+    from sn_sim.evaluation.report import check_run_dir, evaluate, evaluate_many
 
     if args.outcomes:
         bad = [o for o in args.outcomes if o not in OUTCOME_NAMES]
@@ -55,7 +55,7 @@ def cmd_evaluate(args) -> int:
     if args.survey_size < 1:
         raise EvaluationError(f"--survey-size: must be at least 1 (got {args.survey_size})")
     for d in args.run_dirs:
-        load_run(d)  # a missing or invalid RUN_DIR fails before any work
+        check_run_dir(d)  # a missing or invalid RUN_DIR fails before any work
     kwargs = dict(survey_size=args.survey_size, seed=args.seed, outcomes=args.outcomes, period=args.period,
                   plots=not args.no_plots)
     if len(args.run_dirs) > 1:

@@ -126,8 +126,26 @@ def _mean_or_nan(x: pd.Series | np.ndarray) -> float:
     return float(np.nanmean(x)) if x.size and np.isfinite(x).any() else np.nan
 
 
-def _feols(fml: str, df: pd.DataFrame, weights: str | None = None):
+def _pyfixest():
+    """pyfixest, imported without its side effect on logging: one of its modules calls
+    ``logging.basicConfig(level=INFO)`` at import, which would make every later Mesa run in the
+    process print a line per step. The root logger is restored as it was."""
+    import logging
+
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     import pyfixest as pf
+
+    _ = pf.feols, pf.did2s  # trigger the lazy imports now, while we can undo them
+    root.setLevel(level)
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    return pf
+
+
+def _feols(fml: str, df: pd.DataFrame, weights: str | None = None):
+    pf = _pyfixest()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -219,7 +237,7 @@ def _imputable(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _did2s_fit(df: pd.DataFrame, second_stage: str):
-    import pyfixest as pf
+    pf = _pyfixest()
 
     work = df.copy()
     work["treat"] = work["d"].astype(bool)

@@ -33,7 +33,7 @@ import pandas as pd
 from sn_sim.evaluation import EvaluationError
 from sn_sim.evaluation import estimators as est
 from sn_sim.evaluation.survey import draw_survey, survey_cohorts
-from sn_sim.evaluation.twins import check_twin, launch_weeks, run_twin, scenario_of, true_effects, with_rates
+from sn_sim.evaluation.twins import check_twin, launch_weeks, run_twin, scenario_of, true_effects
 from sn_sim.results import Results, check_output_dir, load_results
 
 
@@ -89,8 +89,8 @@ class Evaluation:
 # --- inputs -------------------------------------------------------------------------------------
 
 
-def load_run(run_dir: str | Path) -> Results:
-    """Load a run directory written by ``sn-sim run``; one-line errors when it is not one."""
+def check_run_dir(run_dir: str | Path) -> Path:
+    """Cheap check that ``run_dir`` looks like a run directory written by ``sn-sim run``."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise EvaluationError(f"{run_dir}: run directory not found")
@@ -99,6 +99,12 @@ def load_run(run_dir: str | Path) -> Results:
     for name in ("manifest.json", "panel.parquet", "neighbourhoods.parquet", "blocks.parquet"):
         if not (run_dir / name).is_file():
             raise EvaluationError(f"{run_dir}: not a run directory (missing {name})")
+    return run_dir
+
+
+def load_run(run_dir: str | Path) -> Results:
+    """Load a run directory written by ``sn-sim run``; one-line errors when it is not one."""
+    run_dir = check_run_dir(run_dir)
     try:
         results = load_results(run_dir)
     except (OSError, ValueError) as exc:
@@ -369,7 +375,7 @@ def stage_pillar_table(effects_weekly: pd.DataFrame, admin: pd.DataFrame, outcom
     return out.sort_values(["replicate", "kind", "outcome", "estimator", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
-def cost_table(effects_weekly: pd.DataFrame, effects: pd.DataFrame, survey: pd.DataFrame) -> pd.DataFrame:
+def cost_table(effects_weekly: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
     """USD per offence averted and per percentage point of trust gained, true and as estimated."""
     rows = []
     for r, e in effects_weekly.groupby("replicate"):
@@ -417,7 +423,7 @@ _COLORS = {"event_study_twfe": "#d95f02", "event_study_did2s": "#1b9e77", "event
            "twfe": "#d95f02", "did2s": "#1b9e77", "cs_notyet": "#7570b3", "cs_never": "#e7298a", "matched": "#66a61e"}
 
 
-def plot_event_study(dynamic: pd.DataFrame, path: Path, outcomes: list[str]) -> None:
+def plot_event_study(dynamic: pd.DataFrame, path: Path, outcomes: list[str], period: str = "quarter") -> None:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -445,7 +451,7 @@ def plot_event_study(dynamic: pd.DataFrame, path: Path, outcomes: list[str]) -> 
         ax.axvline(-0.5, color="grey", lw=0.8, ls=":")
         unit = OUTCOMES[name].unit
         ax.set_title(OUTCOMES[name].label, fontsize=10)
-        ax.set_xlabel("periods since launch")
+        ax.set_xlabel("survey years since launch" if OUTCOMES[name].source == "survey" else f"{period}s since launch")
         ax.set_ylabel(unit)
         ax.legend(fontsize=7, loc="best")
     for ax in list(axes.flat)[len(shown):]:
@@ -588,11 +594,11 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
         out = Path(out) if out is not None else None
         twin_source = "given" if twin is not None else "computed"
     else:
-        run_dir = Path(source)
+        run_dir = check_run_dir(source)
         run_label = str(run_dir)
         out = Path(out) if out is not None else run_dir / "evaluation"
-        if out is not None and out.exists() and not force:
-            check_output_dir(out, force)
+        _refuse_replacing_run(out, [run_dir])
+        check_output_dir(out, force)  # before reading anything
         results, stored, twin_source = load_evaluation_inputs(run_dir, out if force else None)
         if twin is None:
             twin = stored
@@ -622,7 +628,7 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
         summary = summarise_effects(effects)
         spill = spillover_table(results, twin, admin, period)
         stage_pillar = stage_pillar_table(weekly, admin, outcomes, alpha)
-        costs = cost_table(weekly, effects, survey)
+        costs = cost_table(weekly, effects)
 
     scenario = scenario_of(results)
     meta = {
@@ -641,6 +647,15 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
         ev.out = write_evaluation(ev, out, force=force, save_twin=twin_source in ("computed", "previous evaluation"),
                                   plots=plots)
     return ev
+
+
+def _refuse_replacing_run(out: Path, run_dirs) -> None:
+    """--force replaces the output directory: never let that be a run directory or hold one."""
+    target = Path(out).resolve()
+    for d in run_dirs:
+        d = Path(d).resolve()
+        if target == d or target in d.parents:
+            raise EvaluationError(f"{out}: --out: would replace the run directory {d} (choose another directory)")
 
 
 def _package_version() -> str:
@@ -678,7 +693,7 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
         ev.survey.to_csv(tmp / "survey.csv", index=False)
         ev.true_effects.to_parquet(tmp / "true_effects.parquet", index=False)
         if plots:
-            plot_event_study(ev.event_study, tmp / "event_study.png", ev.metadata["outcomes"])
+            plot_event_study(ev.event_study, tmp / "event_study.png", ev.metadata["outcomes"], ev.metadata["period"])
             plot_estimator_comparison(ev.effects, tmp / "estimator_comparison.png", ev.metadata["outcomes"])
         if save_twin and ev.twin is not None:
             ev.twin.save(tmp / "twin", plots=False)
@@ -746,7 +761,8 @@ def evaluate_many(run_dirs: list[str | Path], out: str | Path | None = None, *, 
     out = Path(out)
     check_output_dir(out, force)
     for d in run_dirs:
-        load_run(d)  # fail on a bad directory before any work
+        check_run_dir(d)  # fail on a bad directory before any work
+    _refuse_replacing_run(out, run_dirs)
     tmp = _staging_dir(out)
     try:
         for d, label in zip(run_dirs, labels):

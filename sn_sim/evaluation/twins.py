@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from sn_sim.evaluation import EvaluationError

@@ -180,7 +180,13 @@ class LocalPoolExecutor(Executor):
         """Start the worker processes now, so that the first runs do not wait for them."""
         if self.workers > 1 and self._pool is None:
             self._pool = self._new_pool(self.workers)
-            self._pool.submit(int).result()  # launches the workers
+            try:
+                self._pool.submit(int).result()  # launches a first worker
+            except BrokenProcessPool:
+                self._pool = None
+                raise SnSimError("--workers: the worker processes could not start; a script that runs sweeps or "
+                                 "comparisons on several workers must do so under `if __name__ == \"__main__\":` "
+                                 "(workers import the main module)") from None
 
     def run(self, tasks, fn=run_task):
         tasks = list(tasks)

@@ -54,7 +54,6 @@ from sn_sim.experiment import summaries
 from sn_sim.scenario import Scenario, _read_toml, load_scenario, validate
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
-RANGE_KEYS = {"min", "max", "num", "step"}
 MANIFEST = "manifest.json"
 FORMAT = 1
 RUN_FILE = "run-{:06d}"
@@ -830,9 +829,12 @@ def load_sweep(directory: str | Path, panel: bool = False):
     directory = Path(directory)
     m = read_manifest(directory)
     ids = sorted(finished_runs(directory))
-    frames = [pd.read_parquet(directory / "runs" / f"{RUN_FILE.format(k)}.parquet") for k in ids]
-    if frames:
-        runs = pd.concat(frames, ignore_index=True).sort_values("run", ignore_index=True)
+    if ids:
+        import pyarrow.dataset as ds
+
+        files = [str(directory / "runs" / f"{RUN_FILE.format(k)}.parquet") for k in ids]
+        runs = ds.dataset(files, format="parquet").to_table().to_pandas()
+        runs = runs.sort_values("run", ignore_index=True)
     else:
         cols = ["run", "point", "replicate", "seed"] + m["parameters"] + m["derived"] + m["outputs"]["summaries"]
         runs = pd.DataFrame(columns=cols + ["run_seconds"])
