@@ -292,14 +292,13 @@ class SafeNeighbourhoodModel(mesa.Model):
 
     # --- the week -------------------------------------------------------------------------------
     def step(self) -> None:
-        s, st, t = self.params, self.state, self.tally
+        _s, st, t = self.params, self.state, self.tally
         t.reset()
         if self.date.year != self._year:
             if self.week > 0:
                 self.recorder.close_year(self._year)
             self._year = self.date.year
             self._new_year()
-            self.ministry.new_fiscal_year()
 
         self.ministry.step()
         effort = self.ministry.weekly_effort()
@@ -366,7 +365,7 @@ class SafeNeighbourhoodModel(mesa.Model):
             crime.refresh_propensity(self, dead)
 
     def _update_rates(self) -> None:
-        st, t, geo = self.state, self.tally, self.geo
+        st, t, _geo = self.state, self.tally, self.geo
         inhabitants = self.layout_inhabitants
         st.offence_rate += (100 * t.offences / inhabitants - st.offence_rate) / 8.0
         st.recorded_rate += (52 * 1000 * t.recorded_crimes / inhabitants - st.recorded_rate) / 52.0

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -223,10 +224,7 @@ class Results:
         atomically to ``out``."""
         out = Path(out)
         check_output_dir(out, force)
-        parent = out.parent if str(out.parent) else Path(".")
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-        try:
+        with staged_directory(out) as tmp:
             self.panel.to_parquet(tmp / "panel.parquet", index=False)
             self.blocks.to_parquet(tmp / "blocks.parquet", index=False)
             self.neighbourhoods.to_parquet(tmp / "neighbourhoods.parquet", index=False)
@@ -235,13 +233,29 @@ class Results:
                 from sn_sim.plots import write_plots
 
                 write_plots(self.panel, tmp / "plots")
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
+
+
+@contextmanager
+def staged_directory(out: Path):
+    """Write a directory atomically: yields a temporary sibling of ``out`` (missing parents are
+    created) that replaces ``out`` by a rename when the block completes; on any error it is
+    removed and ``out`` is left as it was. Callers check ``out`` first (check_output_dir)."""
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result should look like any directory
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def check_output_dir(out: Path, force: bool) -> None:

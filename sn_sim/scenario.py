@@ -617,7 +617,8 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | list[str], source: s
             node[leaf] = value
 
 
-def _format_validation(exc: ValidationError, source: str) -> str:
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line, ``source: key: reason``, for the first error pydantic found."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"]
@@ -633,11 +634,27 @@ def _format_validation(exc: ValidationError, source: str) -> str:
     return f"{source}: {msg}"
 
 
+def _merge_program_defaults(data: dict) -> dict:
+    """Program tables merge key by key onto the default programs of the same name, like every
+    other table; programs a file does not mention keep their defaults; a new name starts from
+    the Program defaults."""
+    programs = data.get("programs")
+    if not isinstance(programs, dict):
+        return data
+    merged = {name: p.model_dump(mode="json") for name, p in _default_programs().items()}
+    for name, table in programs.items():
+        if isinstance(table, dict) and name in merged:
+            merged[name] = {**merged[name], **table}
+        else:
+            merged[name] = table
+    return {**data, "programs": merged}
+
+
 def validate(data: dict, source: str = "<scenario>") -> Scenario:
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(_merge_program_defaults(data))
     except ValidationError as exc:
-        raise ScenarioError(_format_validation(exc, source)) from None
+        raise ScenarioError(format_validation_error(exc, source)) from None
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Scenario:

@@ -121,10 +121,6 @@ class Ministry(mesa.Agent):
                     st.is_control[others[j]] = True
                     others = np.delete(others, j)
 
-    def new_fiscal_year(self) -> None:
-        """Peru's public budget is annual: money not turned into activities by December lapses."""
-        self.accounts[:] = 0.0
-
     # --- stages and money ----------------------------------------------------------------------
     def update_stages(self) -> None:
         st, s, week = self.model.state, self.model.params.strategy, self.model.week
@@ -152,7 +148,6 @@ class Ministry(mesa.Agent):
     def weekly_effort(self) -> WeeklyEffort:
         """Turn this week's money and in-kind officers into activities."""
         model, s, st = self.model, self.model.params, self.model.state
-        n = model.geo.n
         intensity = self.intensity()
         mix = s.strategy.mix
         programs_on = (st.stage >= EXECUTION) & (model.week - st.launch_week >= s.strategy.consolidation_start_week)
@@ -183,11 +178,18 @@ class Ministry(mesa.Agent):
             income[:, 6 + k] = pillar_social * q.share
         self.accounts += income
         units = np.floor(self.accounts / self.unit_cost)
+        # Lumpy activities (an operation, a recovered block) wait until their line has saved
+        # enough, possibly across the new year, but spending in a calendar year never exceeds
+        # the yearly budget: if it would, fewer units are bought and the money waits.
+        year = model.date.year
+        room = s.budget.usd_per_year - self.spent_by_year.get(year, 0.0) - planning_cost.sum()
+        wanted = (units * self.unit_cost).sum()
+        if wanted > room:
+            units = np.floor(units * max(room, 0.0) / wanted)
         spend = units * self.unit_cost
         self.accounts -= spend
         cost = spend.sum(axis=1) + planning_cost
         model.tally.cost += cost
-        year = model.date.year
         self.spent_by_year[year] = self.spent_by_year.get(year, 0.0) + float(cost.sum())
 
         # In-kind police (PNP payroll, outside the Strategy budget).

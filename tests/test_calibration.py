@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sn_sim import load_scenario, run
-from sn_sim.calibration.calibrate import loss
+from sn_sim.calibration.calibrate import RANGE_PULL, loss
 from sn_sim.calibration.targets import Target, load_targets, period_window, simulated_moments
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -19,8 +19,11 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 @pytest.fixture(scope="module")
 def moments():
+    # The calibration's own conditions (seed 2024, scale 0.1, one replicate of common random
+    # numbers): a regression guard that the committed defaults still reproduce the targets with
+    # the model code as it is. docs/calibration/fit_report.md shows the spread over 10 replicates.
     scenario = load_scenario(SCENARIOS / "lima_culture_points.toml", ["population.scale=0.1"])
-    results = run(scenario, seed=11, replicates=2)
+    results = run(scenario, seed=2024, replicates=1)
     m = simulated_moments(results.panel, scenario)
     return m.groupby("id")["simulated"].mean()
 
@@ -47,11 +50,13 @@ def test_acceptance_bands_follow_the_issue():
     assert t["trust_police"].band() == (0.17, 0.20)
 
 
-def test_loss_is_zero_inside_a_range_and_grows_outside():
+def test_range_targets_cost_little_inside_and_grow_outside():
     trust = next(x for x in load_targets() if x.id == "trust_police")
-    assert loss(trust, 0.18) == 0
-    assert 0 < loss(trust, 0.21) < loss(trust, 0.25)
-    assert np.isclose(loss(trust, 0.20 + trust.scale()), 1.0)
+    assert loss(trust, trust.centre) == 0
+    inside_edge = loss(trust, 0.1999)
+    assert inside_edge < 0.05  # only the gentle pull towards the centre
+    assert inside_edge < loss(trust, 0.21) < loss(trust, 0.25)
+    assert np.isclose(loss(trust, 0.20 + trust.scale()), (RANGE_PULL + 1.0) ** 2)
 
 
 def test_period_windows_read_inei_semesters():

@@ -3,7 +3,13 @@
 Each target in ``targets.toml`` is matched by a moment computed from a run's panel exactly as
 the reporting body computes it: INEI survey rates as population-weighted means of the panel's
 survey-style rates over the target's 12-month window; program figures as sums over the
-reported period. The pool of candidate neighbourhoods stands for urban Peru (docs/ODD.md §6).
+reported period.
+
+National rates are post-stratified: the treated neighbourhoods are all of urban Peru's
+Safe Neighborhoods and count with their own population, while the never-treated candidates
+stand for the rest of urban Peru (URBAN_POPULATION minus the treated population). Without
+this the pool, where 91 of 148 neighbourhoods are treated, would weigh the Strategy's
+neighbourhoods some fifteen times more than they weigh in the country.
 """
 
 from __future__ import annotations
@@ -92,6 +98,24 @@ def _window(panel: pd.DataFrame, period: str) -> pd.DataFrame:
     return panel[(d >= pd.Timestamp(lo)) & (d <= pd.Timestamp(hi))]
 
 
+# Urban population of Peru, INEI Censo 2017 (23,311,893), the population the national INEI
+# survey rates describe.
+URBAN_POPULATION = 23_311_893
+
+
+def national_weight(df: pd.DataFrame) -> pd.Series:
+    """Row multipliers that post-stratify the pool to urban Peru (see module docstring)."""
+    pop = df.groupby(["replicate", "treated", "week"])["population"].sum().groupby(["replicate", "treated"]).mean()
+    out = pd.Series(1.0, index=df.index)
+    for rep in df["replicate"].unique():
+        treated_pop = pop.get((rep, True), 0.0)
+        untreated_pop = pop.get((rep, False), 0.0)
+        if untreated_pop > 0:
+            factor = max(URBAN_POPULATION - treated_pop, 0.0) / untreated_pop
+            out[(df["replicate"] == rep) & ~df["treated"]] = factor
+    return out
+
+
 def _weighted_rate(df: pd.DataFrame, column: str, weight: pd.Series) -> pd.Series:
     """Per replicate: sum(w * rate) / sum(w), ignoring missing rates."""
     ok = df[column].notna()
@@ -137,27 +161,34 @@ def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
     if tid.startswith("homicide_rate"):
         # Expected homicides given the simulated violent offences (lethality x violent): the same
         # mean as the sampled count, without its Poisson noise at reduced scales (Rao-Blackwell).
-        expected = w["violent_offences"] * scenario.crime.lethality
+        nw = national_weight(w)
+        expected = w["violent_offences"] * scenario.crime.lethality * nw
         yearly = expected.groupby(w["replicate"]).sum().to_frame("h")
         yearly["weeks"] = w.groupby("replicate")["week"].nunique()
-        pop = w.groupby(["replicate", "week"])["population"].sum().groupby("replicate").mean()
+        pop = (w["population"] * nw).groupby([w["replicate"], w["week"]]).sum().groupby("replicate").mean()
         return (1e5 * yearly["h"] / pop * 52 / yearly["weeks"]).reindex(reps)
 
-    # Survey-style rates: national = the whole pool; Lima and SJL targets use their subsets.
+    # Survey-style rates: national = the pool post-stratified to urban Peru; the Lima and SJL
+    # targets (context) use their subsets with plain population weights.
     if "lima" in tid:
         w = w[w["lima"]]
+        nw = pd.Series(1.0, index=w.index)
     elif "sjl" in tid:
         w = w[w["district"] == "San Juan de Lurigancho"]
+        nw = pd.Series(1.0, index=w.index)
+    else:
+        nw = national_weight(w)
     if w.empty:
         return per_rep(np.nan)
+    people = w["population"] * nw
     if tid.startswith("victimization"):
-        return _weighted_rate(w, "victimisation_12m", w["population"]).reindex(reps)
+        return _weighted_rate(w, "victimisation_12m", people).reindex(reps)
     if tid.startswith("insecurity"):
-        return _weighted_rate(w, "insecurity", w["population"]).reindex(reps)
+        return _weighted_rate(w, "insecurity", people).reindex(reps)
     if tid.startswith("reporting"):
-        return _weighted_rate(w, "reporting_rate", w["population"] * w["victimisation_12m"]).reindex(reps)
+        return _weighted_rate(w, "reporting_rate", people * w["victimisation_12m"]).reindex(reps)
     if tid == "trust_police":
-        return _weighted_rate(w, "trust_police", w["population"]).reindex(reps)
+        return _weighted_rate(w, "trust_police", people).reindex(reps)
     raise KeyError(f"no simulated moment for target {tid!r}")
 
 

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +31,7 @@ from sn_sim.evaluation import EvaluationError
 from sn_sim.evaluation import estimators as est
 from sn_sim.evaluation.survey import draw_survey, survey_cohorts
 from sn_sim.evaluation.twins import check_twin, launch_weeks, run_twin, scenario_of, true_effects
-from sn_sim.results import Results, check_output_dir, load_results
+from sn_sim.results import Results, check_output_dir, load_results, staged_directory
 
 
 @dataclass(frozen=True)
@@ -664,25 +661,12 @@ def _package_version() -> str:
     return package_version()
 
 
-def _staging_dir(out: Path) -> Path:
-    """A temporary sibling of ``out`` (created with missing parents, like ``Results.save``),
-    renamed into place when complete; permissions follow the umask like a normal directory."""
-    parent = out.parent if str(out.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    return tmp
-
-
 def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: bool = True, plots: bool = True) -> Path:
     """Write every table, the plots and (if computed here) the twin, atomically: into a
     temporary sibling directory renamed into place when complete."""
     out = Path(out)
     check_output_dir(out, force)
-    tmp = _staging_dir(out)
-    try:
+    with staged_directory(out) as tmp:
         ev.effects.to_csv(tmp / "effects.csv", index=False)
         ev.effects_summary.to_csv(tmp / "effects_summary.csv", index=False)
         (tmp / "effects.md").write_text(effects_markdown(ev.effects_summary, ev.metadata))
@@ -698,13 +682,6 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
         if save_twin and ev.twin is not None:
             ev.twin.save(tmp / "twin", plots=False)
         (tmp / "evaluation.json").write_text(json.dumps(ev.metadata, indent=2, default=str))
-        if out.exists():
-            # Keep a stored twin from the evaluation being replaced only if it was copied above.
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -763,18 +740,11 @@ def evaluate_many(run_dirs: list[str | Path], out: str | Path | None = None, *, 
     for d in run_dirs:
         check_run_dir(d)  # fail on a bad directory before any work
     _refuse_replacing_run(out, run_dirs)
-    tmp = _staging_dir(out)
-    try:
+    with staged_directory(out) as tmp:
         for d, label in zip(run_dirs, labels):
             evaluations[label] = evaluate(d, tmp / label, **kwargs)
         table = comparison_table(evaluations)
         table.to_csv(tmp / "comparison.csv", index=False)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for label in labels:
         evaluations[label].out = out / label
     return table, evaluations

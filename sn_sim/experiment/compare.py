@@ -23,9 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -155,13 +152,11 @@ class ComparisonResult:
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
         """Write effects.csv/.md, summary.csv, replicates.csv, series.parquet, manifest.json and
         plots/ (time series, forest plot, cost against effect) atomically to ``out``."""
-        from sn_sim.results import check_output_dir
+        from sn_sim.results import check_output_dir, staged_directory
 
         out = Path(out)
         check_output_dir(out, force)
-        parent = out.parent if str(out.parent) else Path(".")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-        try:
+        with staged_directory(out) as tmp:
             self.effects.to_csv(tmp / "effects.csv", index=False)
             (tmp / "effects.md").write_text(self.markdown() + "\n")
             self.summary.to_csv(tmp / "summary.csv", index=False)
@@ -170,12 +165,6 @@ class ComparisonResult:
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str))
             if plots:
                 self.plot(tmp / "plots")
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
 
     def plot(self, directory: str | Path) -> list[Path]:

@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sn_sim.errors import OutputError, ScenarioError, SnSimError
 from sn_sim.experiment import summaries
-from sn_sim.scenario import Scenario, _read_toml, load_scenario, validate
+from sn_sim.scenario import Scenario, _read_toml, format_validation_error, load_scenario, validate
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 MANIFEST = "manifest.json"
@@ -159,21 +159,6 @@ def _is_range(v: dict) -> bool:
     return "min" in v or "max" in v
 
 
-def _format(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif "input" in err and err["type"] != "missing" and not isinstance(err["input"], (dict, list)):
-        msg = f"{msg} (got {err['input']!r})"
-    if msg.startswith("design.samples: "):  # model-level validator naming its own key
-        loc, msg = "design.samples", msg[len("design.samples: "):]
-    return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
-
-
 # --- Parameters -------------------------------------------------------------------------------
 
 
@@ -274,7 +259,7 @@ def _parse_parameter(key: str, spec: Any, base: dict, source: str, grid: bool) -
         try:
             r = Range.model_validate(spec)
         except ValidationError as exc:
-            raise ScenarioError(_format(exc, f"{where}")) from None
+            raise ScenarioError(format_validation_error(exc, f"{where}")) from None
         if kind not in ("float", "int"):
             raise ScenarioError(f"{where}: a range needs a numeric parameter (the scenario's value is {current!r})")
         if not r.min < r.max:
@@ -479,7 +464,7 @@ def plan_sweep(path: str | Path) -> SweepPlan:
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_format(exc, source)) from None
+        raise ScenarioError(format_validation_error(exc, source)) from None
 
     base_path = (path.parent / spec.base)
     base = load_scenario(base_path)
