@@ -50,13 +50,19 @@ def test_acceptance_bands_follow_the_issue():
     assert t["trust_police"].band() == (0.17, 0.20)
 
 
-def test_range_targets_cost_little_inside_and_grow_outside():
+def test_range_targets_cost_little_inside_and_grow_steeply_outside():
     trust = next(x for x in load_targets() if x.id == "trust_police")
     assert loss(trust, trust.centre) == 0
-    inside_edge = loss(trust, 0.1999)
-    assert inside_edge < 0.05  # only the gentle pull towards the centre
-    assert inside_edge < loss(trust, 0.21) < loss(trust, 0.25)
-    assert np.isclose(loss(trust, 0.20 + trust.scale()), (RANGE_PULL + 1.0) ** 2)
+    assert loss(trust, 0.19) < (RANGE_PULL * 0.7) ** 2 + 1e-9  # a gentle pull towards the centre
+    assert loss(trust, 0.19) < loss(trust, 0.2) < loss(trust, 0.21) < loss(trust, 0.25)
+    assert loss(trust, 0.21) > 5 * loss(trust, 0.2)  # leaving the range is expensive
+
+
+def test_point_targets_steepen_past_the_edge_of_their_band():
+    v = next(x for x in load_targets() if x.id == "victimization_2016")
+    inside = loss(v, v.value + 0.025)   # 0.83 of the half band
+    outside = loss(v, v.value + 0.035)  # 1.17 of the half band
+    assert inside < 1 < outside and outside > 3 * inside
 
 
 def test_period_windows_read_inei_semesters():

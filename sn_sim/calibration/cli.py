@@ -73,8 +73,8 @@ def cmd_calibrate(args) -> int:
               f"wrote {args.params_out}")
         header.append(f"Fit: {args.method}, seed {args.seed}, {args.replicates} replicates per evaluation "
                       f"at scale {args.scale}, {result.evaluations} evaluations, {result.wall_s:.0f} s, "
-                      f"objective {result.fun:.4f} (sum of squared errors in half-band units over the in-sample "
-                      f"fitted targets).")
+                      f"objective {result.fun:.4f} (sum of squared errors in half-band units, steepened near the "
+                      f"band edges, over the fitted targets; docs/calibration.md).")
         # Out-of-sample check: refit what the survey rates inform on 2015-2017 figures only.
         oos_result = calibrate(scenario, seed=args.seed, replicates=args.replicates, scale=args.scale,
                                workers=args.workers, maxiter=max(4, args.maxiter // 2), popsize=args.popsize,

@@ -62,8 +62,9 @@ def _objective_at(x, prior, free, targets, seed, replicates):
 
 def identifiability(prior: Scenario, free: list[FreeParameter], x: np.ndarray, seed: int, replicates: int,
                     workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Profiles of the objective and elasticities of fitted moments around the optimum."""
-    targets = fitted_targets(load_targets())
+    """Profiles of the objective and elasticities of fitted moments around the optimum (the
+    objective of the main fit: every fitted target)."""
+    targets = fitted_targets(load_targets(), include_out_of_sample=True)
     points = [np.asarray(x, dtype=float)]
     labels = [("optimum", 1.0)]
     for i, p in enumerate(free):
@@ -175,8 +176,8 @@ def write_report(table: pd.DataFrame, out_dir: Path, header: list[str], free: li
         v = verdicts(profile)
         lines += ["", "## Identifiability", "",
                   "Objective increase when one parameter moves to 0.75, 0.9, 1.1 or 1.25 times its fitted value "
-                  "(others held; common random numbers). An increase of 1 pushes one target to the edge of its "
-                  "acceptance band.", "",
+                  "(others held; common random numbers). The objective's unit is one target moved by one half "
+                  "band; past 90% of its band a target's cost steepens (docs/calibration.md).", "",
                   "| parameter | " + " | ".join(f"×{f}" for f in PROFILE_FACTORS) + " | verdict |",
                   "|---|" + "---|" * len(PROFILE_FACTORS) + "---|"]
         for p in free:
