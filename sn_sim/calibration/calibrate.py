@@ -77,7 +77,7 @@ def fitted_targets(targets: list[Target], include_out_of_sample: bool = False) -
 
 
 RANGE_PULL = 0.2  # weight of the pull towards a range's centre (1 = a point target)
-EDGE = 0.9        # share of the half band from which the error steepens
+EDGE = 1.0        # the error steepens past the edge of the acceptance band
 STEEPNESS = 5.0   # extra slope beyond EDGE: leaving the acceptance band costs far more than moving within it
 
 
@@ -86,7 +86,7 @@ def residual(target: Target, simulated: float) -> float:
 
     d = (simulated - centre) / half band. A point target contributes d, a range target (fitted
     to the range) only RANGE_PULL * d, so inside a range little more than a gentle pull towards
-    the centre remains. Beyond EDGE of the half band both grow by STEEPNESS more per unit: the
+    the centre remains. Beyond the band's edge both grow by STEEPNESS more per unit: the
     fit prefers every target inside its band to a slightly smaller sum of squares with one
     outside (which matters where two figures are nearly a band apart, like the 2016 and 2017
     insecurity rounds)."""
@@ -235,7 +235,7 @@ def _least_squares(free, prior, targets, seed, replicates, x0, workers, maxiter,
     return to_x(z), cost, count[0]
 
 
-def _polish(z: np.ndarray, costs, rounds: int = 2, grid: int = 6) -> tuple[np.ndarray, float]:
+def _polish(z: np.ndarray, costs, rounds: int = 3, grid: int = 6) -> tuple[np.ndarray, float]:
     """Coordinate polish after the gradient steps: for each parameter in turn, try a small grid
     of nearby values (others held) and keep the best. The residuals of a stochastic model are
     step-like, so the trust region can stop on a ledge; a direct search along each axis gets

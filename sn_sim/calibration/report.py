@@ -177,7 +177,7 @@ def write_report(table: pd.DataFrame, out_dir: Path, header: list[str], free: li
         lines += ["", "## Identifiability", "",
                   "Objective increase when one parameter moves to 0.75, 0.9, 1.1 or 1.25 times its fitted value "
                   "(others held; common random numbers). The objective's unit is one target moved by one half "
-                  "band; past 90% of its band a target's cost steepens (docs/calibration.md).", "",
+                  "band; past the edge of its band a target's cost steepens (docs/calibration.md).", "",
                   "| parameter | " + " | ".join(f"×{f}" for f in PROFILE_FACTORS) + " | verdict |",
                   "|---|" + "---|" * len(PROFILE_FACTORS) + "---|"]
         for p in free:
