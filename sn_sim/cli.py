@@ -52,7 +52,7 @@ def cmd_run(args) -> int:
     results.save(out, force=args.force, plots=not args.no_plots)
     if not args.quiet:
         m = results.manifest
-        print(f"wrote {out}/ (panel.parquet, blocks.parquet, manifest.json"
+        print(f"wrote {out}/ (panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json"
               f"{', plots/' if not args.no_plots else ''}) in {m['wall_time_s']:.1f} s; "
               f"scenario hash {m['scenario_hash'][:12]}")
     return 0
