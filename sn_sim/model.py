@@ -365,7 +365,7 @@ class SafeNeighbourhoodModel(mesa.Model):
             crime.refresh_propensity(self, dead)
 
     def _update_rates(self) -> None:
-        st, t, _geo = self.state, self.tally, self.geo
+        st, t = self.state, self.tally
         inhabitants = self.layout_inhabitants
         st.offence_rate += (100 * t.offences / inhabitants - st.offence_rate) / 8.0
         st.recorded_rate += (52 * 1000 * t.recorded_crimes / inhabitants - st.recorded_rate) / 52.0

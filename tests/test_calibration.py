@@ -7,7 +7,6 @@ moment definitions as the fit report.
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from sn_sim import load_scenario, run
