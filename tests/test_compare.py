@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,31 +17,9 @@ from sn_sim.experiment.compare import ratio_interval, t_interval
 from sn_sim.experiment.summaries import neighbourhood_aggregates, summarise_aggregates
 from sn_sim.scenario import load_scenario
 
-SCENARIO = textwrap.dedent(
-    """\
-    name = "mix"
-    [calendar]
-    start = 2015-01-05
-    end = 2016-12-26
-    burn_in_weeks = 4
-    [population]
-    scale = 0.01
-    [[strategy.rollout]]
-    year = 2016
-    neighbourhoods = 2
-    launch = 2016-03-07
-    [[districts]]
-    name = "Alpha"
-    city = "Lima"
-    neighbourhoods = 3
-    lima = true
-    [[districts]]
-    name = "Beta"
-    city = "Trujillo"
-    neighbourhoods = 3
-    crime_level = 1.2
-    """
-)
+from mini import mini_scenario
+
+SCENARIO = mini_scenario("mix")
 NONE = 'extends = "mix.toml"\nname = "none"\n[strategy]\nrollout = []\n'
 POLICE = ('extends = "mix.toml"\nname = "police"\n[strategy.mix]\npolice = 1.0\nsocial = 0.0\ncommunity = 0.0\n')
 OUTCOMES = ["offences_per_1000", "victimisation_12m", "trust_police", "insecurity", "youth_in_gangs", "cost_usd",

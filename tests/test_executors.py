@@ -16,33 +16,11 @@ from sn_sim.experiment import compare, load_sweep, run_sweep
 from sn_sim.experiment.executors import DaskExecutor, LocalPoolExecutor, RunTask, run_task
 from sn_sim.scenario import load_scenario
 
+from mini import mini_scenario
+
 distributed = pytest.importorskip("distributed")
 
-SCENARIO = textwrap.dedent(
-    """\
-    name = "mini"
-    [calendar]
-    start = 2015-01-05
-    end = 2016-12-26
-    burn_in_weeks = 4
-    [population]
-    scale = 0.01
-    [[strategy.rollout]]
-    year = 2016
-    neighbourhoods = 2
-    launch = 2016-03-07
-    [[districts]]
-    name = "Alpha"
-    city = "Lima"
-    neighbourhoods = 3
-    lima = true
-    [[districts]]
-    name = "Beta"
-    city = "Trujillo"
-    neighbourhoods = 3
-    crime_level = 1.2
-    """
-)
+SCENARIO = mini_scenario()
 
 # A Latin hypercube with independent seeds per point: 3 points x 2 replicates.
 SWEEP = textwrap.dedent(

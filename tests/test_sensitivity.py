@@ -12,33 +12,11 @@ from sn_sim.cli import main
 from sn_sim.errors import SnSimError
 from sn_sim.experiment import run_sweep, sensitivity
 
+from mini import mini_scenario
+
 pytest.importorskip("SALib")
 
-SCENARIO = textwrap.dedent(
-    """\
-    name = "mini"
-    [calendar]
-    start = 2015-01-05
-    end = 2016-12-26
-    burn_in_weeks = 4
-    [population]
-    scale = 0.01
-    [[strategy.rollout]]
-    year = 2016
-    neighbourhoods = 2
-    launch = 2016-03-07
-    [[districts]]
-    name = "Alpha"
-    city = "Lima"
-    neighbourhoods = 3
-    lima = true
-    [[districts]]
-    name = "Beta"
-    city = "Trujillo"
-    neighbourhoods = 3
-    crime_level = 1.2
-    """
-)
+SCENARIO = mini_scenario()
 
 # The offending rate triples across its range; the trust relaxation barely touches crime.
 SWEEP = textwrap.dedent(

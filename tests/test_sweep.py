@@ -21,31 +21,9 @@ from sn_sim.experiment import load_failures, load_sweep, plan_sweep, query, run_
 from sn_sim.experiment.summaries import summarise
 from sn_sim.scenario import load_scenario
 
-SCENARIO = textwrap.dedent(
-    """\
-    name = "mini"
-    [calendar]
-    start = 2015-01-05
-    end = 2016-12-26
-    burn_in_weeks = 4
-    [population]
-    scale = 0.01
-    [[strategy.rollout]]
-    year = 2016
-    neighbourhoods = 2
-    launch = 2016-03-07
-    [[districts]]
-    name = "Alpha"
-    city = "Lima"
-    neighbourhoods = 3
-    lima = true
-    [[districts]]
-    name = "Beta"
-    city = "Trujillo"
-    neighbourhoods = 3
-    crime_level = 1.2
-    """
-)
+from mini import mini_scenario
+
+SCENARIO = mini_scenario()
 
 # 3 police shares x 2 officer levels x 2 replicates = 12 runs on a fixed budget.
 GRID = textwrap.dedent(
