@@ -6,7 +6,7 @@ Library first: ``run(scenario, seed=...)`` returns Results; the CLI is a thin la
 from sn_sim.api import package_version, run
 from sn_sim.errors import OutputError, ScenarioError, SnSimError
 from sn_sim.model import SafeNeighbourhoodModel
-from sn_sim.results import Results, load_results
+from sn_sim.observe.results import Results, load_results
 from sn_sim.scenario import Scenario, load_scenario
 
 __version__ = package_version()

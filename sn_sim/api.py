@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.model import SafeNeighbourhoodModel
-from sn_sim.results import Results
+from sn_sim.observe.results import Results
 from sn_sim.scenario import Scenario, load_scenario
 
 

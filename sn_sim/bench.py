@@ -10,7 +10,7 @@ from pathlib import Path
 from sn_sim.model import SafeNeighbourhoodModel
 from sn_sim.scenario import load_scenario
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "national_rollout.toml"
+DEFAULT_SCENARIO = "national_rollout"  # shipped with the package
 
 
 def _rss_bytes() -> int:
@@ -25,12 +25,12 @@ def _peak_rss_bytes() -> int:
 
 def benchmark(scenario_path: str | Path | None = None, scale: float = 1.0, weeks: int | None = None,
               seed: int = 0, echo=print) -> dict:
-    path = Path(scenario_path) if scenario_path else DEFAULT_SCENARIO
+    path = scenario_path or DEFAULT_SCENARIO
     scenario = load_scenario(path, [f"population.scale={scale}"])
     gc.collect()
     rss0 = _rss_bytes()
     t0 = time.perf_counter()
-    model = SafeNeighbourhoodModel(scenario, rng=seed)  # includes the burn-in weeks
+    model = SafeNeighbourhoodModel(scenario, rng=seed)  # includes the youth settling and burn-in weeks
     t_init = time.perf_counter() - t0
     n_weeks = model.n_weeks if weeks is None else min(weeks, model.n_weeks)
     t1 = time.perf_counter()

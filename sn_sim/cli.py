@@ -38,7 +38,7 @@ def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from sn_sim.api import run
-    from sn_sim.results import check_output_dir
+    from sn_sim.observe.storage import check_output_dir
 
     scenario = _load(args)
     if args.replicates < 1:

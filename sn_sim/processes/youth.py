@@ -9,41 +9,39 @@ Involvement ends by desistance (Pyrooz 2014: median membership about two years) 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sn_sim.crime import refresh_propensity
-from sn_sim.population import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PROGRAM
+from sn_sim.processes.base import Process
+from sn_sim.world import World
+from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PROGRAM
 
-if TYPE_CHECKING:
-    from sn_sim.model import SafeNeighbourhoodModel
 
 ENROLLED_PROTECTION = 0.5  # hazard multiplier while in a program (assumption; see ODD)
 
 
-def gang_share(model: "SafeNeighbourhoodModel") -> np.ndarray:
+def gang_share(world: World) -> np.ndarray:
     """Share of youth who are gang-involved, per neighbourhood (free youth only)."""
-    r, idx = model.residents, model.youth_idx
-    idx = idx[r.released_week[idx] <= model.week]
+    r, idx = world.residents, world.ages.youth_idx
+    idx = idx[r.released_week[idx] <= world.clock.week]
     nb = r.neighbourhood[idx]
-    involved = np.bincount(nb, weights=(r.gang[idx] == GANG_INVOLVED), minlength=model.geo.n)
-    total = np.bincount(nb, minlength=model.geo.n)
+    involved = np.bincount(nb, weights=(r.gang[idx] == GANG_INVOLVED), minlength=world.geo.n)
+    total = np.bincount(nb, minlength=world.geo.n)
     return involved / np.maximum(total, 1)
 
 
-def step_youth(model: "SafeNeighbourhoodModel") -> None:
+def step_youth(world: World, gang_share: np.ndarray) -> None:
     """Weekly transitions of youth, and desistance of gang members who are no longer youth."""
-    y = model.params.youth
-    r, rng, idx = model.residents, model.stream("youth"), model.gang_idx
+    y = world.scenario.youth
+    r, rng, idx = world.residents, world.random.stream("youth"), world.ages.gang_idx
     # One draw per youth, prisoners included, so twin runs stay aligned (common random numbers).
     u_move, u_recover = rng.random(idx.size), rng.random(idx.size)
-    free = r.released_week[idx] <= model.week
+    free = r.released_week[idx] <= world.clock.week
     idx, u_move, u_recover = idx[free], u_move[free], u_recover[free]
     gang = r.gang[idx]
     risk = r.risk[idx]
     youth = r.age[idx] <= y.max_age
-    peer = 1.0 + y.peer_effect * model.gang_share[r.neighbourhood[idx]]
+    peer = 1.0 + y.peer_effect * gang_share[r.neighbourhood[idx]]
     protect = np.where(r.program[idx] != NO_PROGRAM, ENROLLED_PROTECTION, 1.0)
     hazard = np.select(
         [(gang == GANG_NONE) & youth, (gang == GANG_AT_RISK) & youth, gang == GANG_INVOLVED],
@@ -59,7 +57,31 @@ def step_youth(model: "SafeNeighbourhoodModel") -> None:
     new[move & (gang == GANG_AT_RISK)] = GANG_INVOLVED
     new[move & (gang == GANG_INVOLVED)] = GANG_NONE
     new[recover] = GANG_NONE
-    changed = idx[new != gang]
-    r.gang[idx] = new
-    if changed.size:
-        refresh_propensity(model, changed)
+    moved = new != gang
+    r.set_gang(idx[moved], new[moved])
+
+
+class Youth(Process):
+    """Gang transitions of youth (and desistance of members who outgrew the youth ages)."""
+
+    name = "youth"
+    parameters = ("youth",)
+    reads = ("residents.risk", "residents.age", "residents.program", "residents.released_week")
+    writes = ("residents.gang",)
+
+    def initialise(self, rng: np.random.Generator) -> None:
+        """Run the gang transitions alone (no crime, no ageing) for ``youth_settling_weeks``
+        before the burn-in, so that initial gang states are draws from their own dynamics, not
+        from a guess."""
+        world = self.world
+        clock = world.clock
+        weeks = world.scenario.calendar.youth_settling_weeks
+        burn_in_start = clock.week
+        for k in range(weeks):
+            clock.week = burn_in_start - weeks + k
+            step_youth(world, gang_share(world))
+        clock.week = burn_in_start
+        world.refresh_ages()  # members who joined while settling can now change state too
+
+    def step(self) -> None:
+        step_youth(self.world, gang_share(self.world))

@@ -1,32 +1,21 @@
-"""Results of a run: the weekly panel, block-year crime counts and the manifest.
+"""The panel recorder: one row per neighbourhood per recorded week, into preallocated arrays.
 
-``PanelRecorder`` collects one row per neighbourhood per week into preallocated arrays (much
-cheaper than Mesa's per-agent DataCollector at this size); ``Results`` holds the tidy frames of
-all replicates and writes them atomically: everything goes to a temporary sibling directory
-that is renamed into place only when complete.
+Much cheaper than Mesa's per-agent DataCollector at this size: every column is a (weeks, n)
+array filled from the world at the end of each week (from week 0; the burn-in is not
+recorded). The columns and their meaning are the outcome registry's
+(:mod:`sn_sim.observe.outcomes`); ``panel()`` turns them into the tidy frame.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from sn_sim.errors import OutputError
-from sn_sim.population import GANG_AT_RISK, GANG_INVOLVED
-from sn_sim.strategy import STAGES
-
-if TYPE_CHECKING:
-    from sn_sim.model import SafeNeighbourhoodModel
+from sn_sim.world import World
+from sn_sim.world.neighbourhoods import STAGES
+from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED
 
 # Per-week flows copied from the tally: panel column <- tally field.
 FLOW_COLUMNS = {
@@ -64,49 +53,49 @@ STOCK_COLUMNS = [
 
 
 class PanelRecorder:
-    def __init__(self, model: "SafeNeighbourhoodModel"):
-        self.model = model
-        T, n = model.n_weeks, model.geo.n
+    def __init__(self, world: World):
+        self.world = world
+        T, n = world.clock.n_weeks, world.geo.n
         self.columns = {c: np.zeros((T, n)) for c in list(FLOW_COLUMNS) + STOCK_COLUMNS}
         self.block_rows: list[pd.DataFrame] = []
 
     def _reduce(self, x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(x, self.model.layout.nb_start[:-1], dtype=np.int64).astype(float)
+        return np.add.reduceat(x, self.world.layout.nb_start[:-1], dtype=np.int64).astype(float)
 
     def record_week(self) -> None:
-        m = self.model
-        w, r, st, t = m.week, m.residents, m.state, m.tally
-        scale = m.params.population.scale
+        m = self.world
+        w, r, st, t = m.clock.week, m.residents, m.places, m.tally
+        scale = m.scale
         cols = self.columns
         for col, name in FLOW_COLUMNS.items():
             cols[col][w] = getattr(t, name)
         cols["stage_code"][w] = st.stage
         cols["is_control"][w] = st.is_control & (st.cohort_year == 0)
-        cols["population"][w] = m.layout_inhabitants
+        cols["population"][w] = m.inhabitants
 
         # Survey-style rates, as INEI defines them (see docs/data_dictionary.md).
         free = r.released_week <= w
-        home15 = m.age15 & free
+        home15 = m.ages.age15 & free
         recent = (w - r.last_victim_week.astype(np.int32)) < 52
         victims15 = recent & home15
         n15 = np.maximum(self._reduce(home15), 1)
         nv = self._reduce(victims15)
         cols["victimisation_12m"][w] = nv / n15
         cols["reporting_rate"][w] = np.where(nv > 0, self._reduce(victims15 & r.last_reported) / np.maximum(nv, 1), np.nan)
-        adults = m.adult & free
-        cols["trust_police"][w] = self._reduce(adults & (r.trust >= m.params.trust.threshold)) / np.maximum(self._reduce(adults), 1)
-        cols["insecurity"][w] = self._reduce(home15 & (r.insecurity >= m.params.insecurity.threshold)) / n15
+        adults = m.ages.adult & free
+        cols["trust_police"][w] = self._reduce(adults & (r.trust >= m.scenario.trust.threshold)) / np.maximum(self._reduce(adults), 1)
+        cols["insecurity"][w] = self._reduce(home15 & (r.insecurity >= m.scenario.insecurity.threshold)) / n15
         cols["incarcerated"][w] = self._reduce(~free) / scale
         cols["junta_members"][w] = self._reduce(r.junta) / scale
 
-        yi = m.youth_idx[free[m.youth_idx]]  # youth at home (prisoners are counted in `incarcerated`)
+        yi = m.ages.youth_idx[free[m.ages.youth_idx]]  # youth at home (prisoners are counted in `incarcerated`)
         nb = r.neighbourhood[yi]
         g = r.gang[yi]
         n = m.geo.n
         cols["youth"][w] = np.bincount(nb, minlength=n) / scale
         cols["youth_at_risk"][w] = np.bincount(nb, weights=g == GANG_AT_RISK, minlength=n) / scale
         cols["youth_in_gangs"][w] = np.bincount(nb, weights=g == GANG_INVOLVED, minlength=n) / scale
-        cols["in_programs"][w] = m.programs.in_programs()
+        cols["in_programs"][w] = st.in_programs
         cols["collective_efficacy"][w] = st.efficacy
         cols["alcohol_consumption"][w] = st.alcohol
         cols["beneficiaries_to_date"][w] = st.beneficiaries
@@ -115,7 +104,7 @@ class PanelRecorder:
 
     def close_year(self, year: int) -> None:
         """Block-level offences of the closing calendar year (for hot spots and concentration curves)."""
-        m = self.model
+        m = self.world
         blocks = m.blocks
         n, B = blocks.offences_year.shape
         rows, cols = np.divmod(np.arange(B), m.geo.cols)
@@ -125,17 +114,17 @@ class PanelRecorder:
             "block": np.tile(np.arange(B, dtype=np.int16), n),
             "row": np.tile(rows.astype(np.int16), n),
             "col": np.tile(cols.astype(np.int16), n),
-            "offences": blocks.offences_year.ravel() / m.params.population.scale,
+            "offences": blocks.offences_year.ravel() / m.scale,
             "patrol_hours_last_week": blocks.patrol_hours.ravel(),
             "space_recovered": blocks.recovered.ravel(),
         }))
         blocks.offences_year[:] = 0
 
     def panel(self, scenario_name: str, replicate: int, seed: int) -> pd.DataFrame:
-        m = self.model
-        T, n = m.n_weeks, m.geo.n
-        st = m.state
-        dates = pd.to_datetime([m.start + dt.timedelta(weeks=w) for w in range(T)])
+        m = self.world
+        T, n = m.clock.n_weeks, m.geo.n
+        st = m.places
+        dates = pd.to_datetime([m.clock.date_of(w) for w in range(T)])
         cohort = st.cohort_year.astype(float)
         cohort[cohort == 0] = np.nan
         district = pd.Categorical(np.array(m.geo.district_names)[m.geo.district])
@@ -161,7 +150,7 @@ class PanelRecorder:
                 continue
             df[c] = self.columns[c].ravel()
         df["is_control"] = df["is_control"].astype(bool)
-        df["offences_per_1000"] = 1000 * df["offences"] / df["population"]
+        df["offences_per_1000_week"] = 1000 * df["offences"] / df["population"]
         df["activities_culture"] = df["culture_workshops"] + df["culture_activities"]
         df["activities"] = df[["activities_police", "activities_social", "activities_community", "activities_culture"]].sum(axis=1)
         df["cost_to_date_usd"] = df.groupby("neighbourhood", observed=True)["cost_usd"].cumsum()
@@ -170,9 +159,9 @@ class PanelRecorder:
 
     def neighbourhoods(self, replicate: int) -> pd.DataFrame:
         """Static facts per neighbourhood and the Ministry's decisions in this replicate."""
-        m = self.model
-        st = m.state
-        launch = [m.start + dt.timedelta(weeks=int(w)) if c else None
+        m = self.world
+        st = m.places
+        launch = [m.clock.date_of(int(w)) if c else None
                   for w, c in zip(st.launch_week, st.cohort_year)]
         cohort = st.cohort_year.astype(float)
         cohort[cohort == 0] = np.nan
@@ -199,88 +188,4 @@ class PanelRecorder:
         df.insert(0, "replicate", np.int32(replicate))
         return df
 
-
-@dataclass
-class Results:
-    """Everything one ``run`` produced.
-
-    Attributes
-    ----------
-    panel : DataFrame, one row per replicate x neighbourhood x week (docs/data_dictionary.md)
-    blocks : DataFrame, offences per block per calendar year and replicate
-    manifest : dict, package version, resolved scenario, its hash, seeds, wall time
-    neighbourhoods : DataFrame, one row per replicate x neighbourhood: static facts,
-        adjacency, and the Ministry's selection (cohort, launch date, control, diagnosis score)
-    """
-
-    panel: pd.DataFrame
-    blocks: pd.DataFrame
-    manifest: dict
-    neighbourhoods: pd.DataFrame = field(default_factory=pd.DataFrame)
-    scenario: object = field(repr=False, default=None)
-
-    def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
-        """Write panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json and plots/
-        atomically to ``out``."""
-        out = Path(out)
-        check_output_dir(out, force)
-        with staged_directory(out) as tmp:
-            self.panel.to_parquet(tmp / "panel.parquet", index=False)
-            self.blocks.to_parquet(tmp / "blocks.parquet", index=False)
-            self.neighbourhoods.to_parquet(tmp / "neighbourhoods.parquet", index=False)
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str))
-            if plots:
-                from sn_sim.plots import write_plots
-
-                write_plots(self.panel, tmp / "plots")
-        return out
-
-
-@contextmanager
-def staged_directory(out: Path):
-    """Write a directory atomically: yields a temporary sibling of ``out`` (missing parents are
-    created) that replaces ``out`` by a rename when the block completes; on any error it is
-    removed and ``out`` is left as it was. Callers check ``out`` first (check_output_dir)."""
-    out = Path(out)
-    parent = out.parent if str(out.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result should look like any directory
-    try:
-        yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def check_output_dir(out: Path, force: bool) -> None:
-    """Refuse an existing output without --force, or a place we cannot write."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise OutputError(f"{out}: --out: already exists (use --force to replace it)")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: --out: exists and is not a directory")
-    # Missing parents are created on save; the nearest existing ancestor must be a writable directory.
-    ancestor = out.parent if str(out.parent) else Path(".")
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise OutputError(f"{out}: --out: {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK):
-        raise OutputError(f"{out}: --out: {ancestor} is not writable")
-
-
-def load_results(path: str | Path) -> Results:
-    path = Path(path)
-    return Results(
-        panel=pd.read_parquet(path / "panel.parquet"),
-        blocks=pd.read_parquet(path / "blocks.parquet"),
-        manifest=json.loads((path / "manifest.json").read_text()),
-        neighbourhoods=pd.read_parquet(path / "neighbourhoods.parquet"),
-    )
 

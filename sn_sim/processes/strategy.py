@@ -17,42 +17,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import mesa
 import numpy as np
 
-if TYPE_CHECKING:
-    from sn_sim.model import SafeNeighbourhoodModel
-
-STAGES = ("none", "planning", "execution", "consolidation", "evaluation")
-NONE, PLANNING, EXECUTION, CONSOLIDATION, EVALUATION = range(5)
-NEVER_WEEK = 10**9
+from sn_sim.processes.base import Process
+from sn_sim.world import World
+from sn_sim.world.events import WeeklyEffort
+from sn_sim.world.neighbourhoods import CONSOLIDATION, EVALUATION, EXECUTION, NONE, PLANNING
 
 
-@dataclass
-class WeeklyEffort:
-    """What the Strategy delivers this week, per neighbourhood (inhabitant units)."""
+class Ministry(Process):
+    """The Ministry of the Interior runs the Strategy for the whole pool: selection, stages,
+    and this week's effort bought with the budget (plus in-kind officers)."""
 
-    extra_patrol_hours: np.ndarray
-    contacts: np.ndarray
-    operations: np.ndarray
-    community_activities: np.ndarray
-    space_recoveries: np.ndarray
-    alcohol_operations: np.ndarray
-    enrolments: np.ndarray  # (n, K)
+    name = "strategy"
+    parameters = ("strategy", "budget", "police", "community", "programs")
+    reads = ("places.recorded_rate", "places.homicide_rate", "residents.former_prisoner")
+    writes = ("places.cohort_year", "places.launch_week", "places.stage", "places.is_control",
+              "places.diagnosis_score", "effort", "tally.cost", "tally.cost_in_kind", "tally.activities_police",
+              "tally.activities_social", "tally.activities_community", "tally.alcohol_operations",
+              "tally.spaces_recovered")
 
-
-class Ministry(mesa.Agent):
-    """The Ministry of the Interior: one agent that runs the Strategy for the whole pool."""
-
-    def __init__(self, model: "SafeNeighbourhoodModel"):
-        super().__init__(model)
-        s = model.params
-        n = model.geo.n
+    def __init__(self, world: World):
+        super().__init__(world)
+        s = world.scenario
+        n = world.geo.n
         self.cohorts = [
-            (c, model.week_of(c.launch) - s.strategy.planning_weeks, model.week_of(c.launch))
+            (c, world.clock.week_of(c.launch) - s.strategy.planning_weeks, world.clock.week_of(c.launch))
             for c in s.strategy.rollout
         ]
         self.program_specs = list(s.programs.values())
@@ -69,7 +60,7 @@ class Ministry(mesa.Agent):
 
     # --- selection --------------------------------------------------------------------------
     def diagnosis_score(self, candidates: np.ndarray) -> np.ndarray:
-        s, st = self.model.params.strategy, self.model.state
+        s, st = self.world.scenario.strategy, self.world.places
 
         def z(x):
             x = x[candidates]
@@ -79,12 +70,12 @@ class Ministry(mesa.Agent):
         score = (
             s.weight_crime * z(st.recorded_rate)
             + s.weight_homicide * z(st.homicide_rate)
-            + s.weight_former_prisoners * z(self.model.former_prisoner_share())
+            + s.weight_former_prisoners * z(self.world.former_prisoner_share())
         )
-        return score + self.model.stream("strategy").normal(0.0, s.diagnosis_noise, size=candidates.size)
+        return score + self.world.random.stream("strategy").normal(0.0, s.diagnosis_noise, size=candidates.size)
 
     def select_cohort(self, cohort, launch_week: int) -> None:
-        model, st, geo = self.model, self.model.state, self.model.geo
+        world, st, geo = self.world, self.world.places, self.world.geo
         pool = st.cohort_year == 0
         if cohort.districts:
             allowed = np.isin(np.array(geo.district_names)[geo.district], cohort.districts)
@@ -110,7 +101,7 @@ class Ministry(mesa.Agent):
         st.is_control[chosen] = False
         st.diagnosis_score[unselected] = all_scores[unselected]
         # Controls: closest score among the never-selected, one per treated neighbourhood.
-        n_controls = model.params.strategy.controls_per_treated
+        n_controls = world.scenario.strategy.controls_per_treated
         if n_controls:
             others = np.flatnonzero((st.cohort_year == 0) & ~st.is_control)
             for h in chosen:
@@ -123,7 +114,7 @@ class Ministry(mesa.Agent):
 
     # --- stages and money ----------------------------------------------------------------------
     def update_stages(self) -> None:
-        st, s, week = self.model.state, self.model.params.strategy, self.model.week
+        st, s, week = self.world.places, self.world.scenario.strategy, self.world.clock.week
         since = week - st.launch_week
         selected = st.cohort_year > 0
         stage = np.full(since.shape, NONE, dtype=np.int8)
@@ -134,23 +125,24 @@ class Ministry(mesa.Agent):
         st.stage[:] = stage
 
     def intensity(self) -> np.ndarray:
-        s, st = self.model.params.strategy, self.model.state
+        s, st = self.world.scenario.strategy, self.world.places
         table = np.array([0.0, s.planning_intensity, 1.0, 1.0, s.evaluation_intensity])
         return table[st.stage]
 
     def step(self) -> None:
-        model = self.model
+        world = self.world
         for cohort, select_week, launch_week in self.cohorts:
-            if model.week == max(select_week, 0):
+            if world.clock.week == max(select_week, 0):
                 self.select_cohort(cohort, launch_week)
         self.update_stages()
+        world.effort = self.weekly_effort()
 
     def weekly_effort(self) -> WeeklyEffort:
         """Turn this week's money and in-kind officers into activities."""
-        model, s, st = self.model, self.model.params, self.model.state
+        world, s, st = self.world, self.world.scenario, self.world.places
         intensity = self.intensity()
         mix = s.strategy.mix
-        programs_on = (st.stage >= EXECUTION) & (model.week - st.launch_week >= s.strategy.consolidation_start_week)
+        programs_on = (st.stage >= EXECUTION) & (world.clock.week - st.launch_week >= s.strategy.consolidation_start_week)
         # Planning spends only on the diagnosis (no activities yet).
         delivering = st.stage >= EXECUTION
         social = np.where(programs_on, mix.social, 0.0)
@@ -160,7 +152,7 @@ class Ministry(mesa.Agent):
         pillar_community = weekly * mix.community * delivering
         planning_cost = weekly * (st.stage == PLANNING)
         total = pillar_police + pillar_social + pillar_community + planning_cost
-        cap = s.budget.usd_per_year / model.weeks_in_year(model.date.year)
+        cap = s.budget.usd_per_year / world.clock.weeks_in_year(world.clock.date.year)
         if total.sum() > cap:  # the national budget binds: everyone gets less
             f = cap / total.sum()
             pillar_police, pillar_social, pillar_community, planning_cost = (
@@ -181,7 +173,7 @@ class Ministry(mesa.Agent):
         # Lumpy activities (an operation, a recovered block) wait until their line has saved
         # enough, possibly across the new year, but spending in a calendar year never exceeds
         # the yearly budget: if it would, fewer units are bought and the money waits.
-        year = model.date.year
+        year = world.clock.date.year
         room = s.budget.usd_per_year - self.spent_by_year.get(year, 0.0) - planning_cost.sum()
         wanted = (units * self.unit_cost).sum()
         if wanted > room:
@@ -189,14 +181,14 @@ class Ministry(mesa.Agent):
         spend = units * self.unit_cost
         self.accounts -= spend
         cost = spend.sum(axis=1) + planning_cost
-        model.tally.cost += cost
+        world.tally.cost += cost
         self.spent_by_year[year] = self.spent_by_year.get(year, 0.0) + float(cost.sum())
 
         # In-kind police (PNP payroll, outside the Strategy budget).
         on_site = delivering * intensity
         officers = p.extra_officers * s.strategy.extra_officers_in_kind * on_site
         cp_officers = p.community_officers * s.strategy.community_police * on_site
-        model.tally.cost_in_kind += (officers + cp_officers) * p.officer_week_cost
+        world.tally.cost_in_kind += (officers + cp_officers) * p.officer_week_cost
 
         contacts = cp_officers * p.contacts_per_officer + units[:, 1]
         effort = WeeklyEffort(
@@ -208,7 +200,7 @@ class Ministry(mesa.Agent):
             alcohol_operations=units[:, 5],
             enrolments=units[:, 6:],
         )
-        t = model.tally
+        t = world.tally
         t.activities_police += contacts / p.contacts_per_activity + effort.operations
         t.activities_community += effort.community_activities + effort.space_recoveries + effort.alcohol_operations
         group = np.array([q.participants_per_activity for q in self.program_specs]) if self.program_specs else np.ones(0)

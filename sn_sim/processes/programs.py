@@ -16,24 +16,24 @@ one-off cultural activities that also bring public space back into use.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 import mesa
+from mesa.agentset import AgentSet
 import numpy as np
 
-from sn_sim.crime import refresh_propensity
-from sn_sim.population import GANG_NONE, NO_PROGRAM
-
-if TYPE_CHECKING:
-    from sn_sim.model import SafeNeighbourhoodModel
+from sn_sim.processes.base import Process
+from sn_sim.world import World
+from sn_sim.world.residents import GANG_NONE, NO_PROGRAM
 
 
-class SectoralPrograms:
-    """Enrolment, progress and completion of every program, vectorised over participants."""
+class Enrolments:
+    """Enrolment, progress and completion of every program, vectorised over participants.
 
-    def __init__(self, model: "SafeNeighbourhoodModel"):
-        self.model = model
-        s = model.params
+    Culture Points workshops are enrolments too (the program id after the sectoral ones)."""
+
+    def __init__(self, world: World):
+        self.world = world
+        s = world.scenario
         self.names = list(s.programs)
         self.culture_id = len(self.names)  # Culture Points workshops use the next id
         specs = list(s.programs.values())
@@ -46,9 +46,9 @@ class SectoralPrograms:
         self.pending_factor = np.zeros(0, dtype=np.float32)
 
     def eligible_accept(self, who: np.ndarray, target: str, rng: np.random.Generator) -> np.ndarray:
-        r, y = self.model.residents, self.model.params.youth
+        r, y = self.world.residents, self.world.scenario.youth
         age = r.age[who]
-        free = (r.program[who] == NO_PROGRAM) & (r.released_week[who] <= self.model.week)
+        free = (r.program[who] == NO_PROGRAM) & (r.released_week[who] <= self.world.clock.week)
         youth = (age >= y.min_age) & (age <= y.max_age)
         if target == "youth_at_risk":
             ok = youth & free
@@ -66,8 +66,8 @@ class SectoralPrograms:
         """Enrol up to ``n_agents`` people of neighbourhood ``h``; returns how many were enrolled."""
         if n_agents <= 0:
             return 0
-        model, r = self.model, self.model.residents
-        sl = model.layout.neighbourhood_slice(h)
+        world, r = self.world, self.world.residents
+        sl = world.layout.neighbourhood_slice(h)
         chosen = np.zeros(0, dtype=np.int64)
         for _ in range(4):  # rejection sampling: O(enrolments), not O(residents)
             draw = rng.integers(sl.start, sl.stop, size=max(8 * n_agents, 32))
@@ -80,51 +80,51 @@ class SectoralPrograms:
         r.program_weeks_left[chosen] = dose_weeks
         new = chosen[~r.beneficiary[chosen]]
         r.beneficiary[chosen] = True
-        model.state.beneficiaries[h] += new.size / model.params.population.scale
+        world.places.beneficiaries[h] += new.size / world.scenario.population.scale
         self.enrolled = np.concatenate([self.enrolled, chosen])
         return int(chosen.size)
 
     def enrol_sectoral(self, enrolments: np.ndarray) -> None:
         """``enrolments``: (n, K) enrolments bought this week, in inhabitant units."""
-        model = self.model
-        specs = list(model.params.programs.values())
-        rng = model.stream("programs")
-        agents = model.to_agents(enrolments, rng)
+        world = self.world
+        specs = list(world.scenario.programs.values())
+        rng = world.random.stream("programs")
+        agents = world.to_agents(enrolments, rng)
         for h, k in zip(*np.nonzero(agents)):
             got = self.enrol(h, k, int(agents[h, k]), specs[k].target, specs[k].dose_weeks, rng)
-            model.tally.enrolments[h] += got / model.params.population.scale
+            world.tally.enrolments[h] += got / world.scenario.population.scale
 
-    def step(self) -> None:
+    def progress(self) -> None:
         """Advance enrolments; completed ones schedule their effect; due effects apply."""
-        model, r = self.model, self.model.residents
+        world, r = self.world, self.world.residents
         e = np.unique(self.enrolled)  # someone removed and re-enrolled must count once
         e = e[r.program[e] != NO_PROGRAM]  # arrested participants left
         r.program_weeks_left[e] -= 1
         done = e[r.program_weeks_left[e] == 0]
         if done.size:
             pid = r.program[done].astype(np.int64)
-            completed = self.model.stream("programs").random(done.size) < self.completion[pid]
+            completed = self.world.random.stream("programs").random(done.size) < self.completion[pid]
             c = done[completed]
             self.pending_idx = np.concatenate([self.pending_idx, c])
-            self.pending_week = np.concatenate([self.pending_week, model.week + self.lag[pid[completed]]])
+            self.pending_week = np.concatenate([self.pending_week, world.clock.week + self.lag[pid[completed]]])
             self.pending_factor = np.concatenate(
                 [self.pending_factor, (1 - self.risk_reduction[pid[completed]]).astype(np.float32)])
             r.program[done] = NO_PROGRAM
             e = e[r.program[e] != NO_PROGRAM]
         self.enrolled = e
-        due = self.pending_week <= model.week
+        due = self.pending_week <= world.clock.week
         if due.any():
             idx = self.pending_idx[due]
-            np.multiply.at(r.risk, idx, self.pending_factor[due])
-            refresh_propensity(model, np.unique(idx))
+            r.scale_risk(idx, self.pending_factor[due])
             keep = ~due
             self.pending_idx, self.pending_week, self.pending_factor = (
                 self.pending_idx[keep], self.pending_week[keep], self.pending_factor[keep])
 
     def in_programs(self) -> np.ndarray:
-        r = self.model.residents
+        """People in a program per neighbourhood (inhabitant units)."""
+        r = self.world.residents
         e = self.enrolled
-        return np.bincount(r.neighbourhood[e], minlength=self.model.geo.n) / self.model.params.population.scale
+        return np.bincount(r.neighbourhood[e], minlength=self.world.geo.n) / self.world.scale
 
 
 def _spread(total: int, parts: int) -> list[int]:
@@ -133,8 +133,8 @@ def _spread(total: int, parts: int) -> list[int]:
     return [base + (i < extra) for i in range(parts)]
 
 
-def _weeks_between(model: "SafeNeighbourhoodModel", start: dt.date, end: dt.date, count: int, length: int = 1) -> list[int]:
-    first, last = model.week_of(start), max(model.week_of(end) - length + 1, model.week_of(start))
+def _weeks_between(world: World, start: dt.date, end: dt.date, count: int, length: int = 1) -> list[int]:
+    first, last = world.clock.week_of(start), max(world.clock.week_of(end) - length + 1, world.clock.week_of(start))
     if count <= 0:
         return []
     return [int(round(w)) for w in np.linspace(first, last, count)]
@@ -147,8 +147,10 @@ class CultureOrganisation(mesa.Agent):
     scheduled workshops and one-off activities in its home neighbourhood.
     """
 
-    def __init__(self, model: "SafeNeighbourhoodModel", district: str, neighbourhood: int):
+    def __init__(self, model: mesa.Model, world: World, enrolments: Enrolments, district: str, neighbourhood: int):
         super().__init__(model)
+        self.world = world
+        self.enrolments = enrolments
         self.district = district
         self.neighbourhood = neighbourhood
         self.stage = "registered"
@@ -156,71 +158,98 @@ class CultureOrganisation(mesa.Agent):
         self.activity_weeks: list[int] = []
 
     def finance(self, workshops: int, activities: int) -> None:
-        cp = self.model.params.culture_points
+        cp = self.world.scenario.culture_points
         self.stage = "financed"
-        self.workshop_weeks = _weeks_between(self.model, cp.financing_start, cp.financing_end, workshops,
+        self.workshop_weeks = _weeks_between(self.world, cp.financing_start, cp.financing_end, workshops,
                                              cp.sessions_per_workshop)
-        self.activity_weeks = _weeks_between(self.model, cp.financing_start, cp.financing_end, activities)
-        self.model.tally.cost_in_kind[self.neighbourhood] += cp.cost_per_project
+        self.activity_weeks = _weeks_between(self.world, cp.financing_start, cp.financing_end, activities)
+        self.world.tally.cost_in_kind[self.neighbourhood] += cp.cost_per_project
 
     def step(self) -> None:
-        model, cp, h = self.model, self.model.params.culture_points, self.neighbourhood
-        scale = model.params.population.scale
-        for _ in range(self.workshop_weeks.count(model.week)):
-            rng = model.stream("culture")
-            agents = int(model.to_agents(np.array([cp.participants_per_workshop]), rng)[0])
-            got = model.programs.enrol(h, model.programs.culture_id, agents, "youth", cp.sessions_per_workshop, rng)
-            model.tally.culture_workshops[h] += 1
-            model.tally.culture_workshop_participants[h] += got / scale
-        for _ in range(self.activity_weeks.count(model.week)):
-            model.tally.culture_activities[h] += 1
-            model.tally.culture_activity_participants[h] += cp.participants_per_activity
-            b = int(np.argmax(model.blocks.disorder[h]))
-            model.blocks.space_condition[h, b] = min(model.blocks.space_condition[h, b] + cp.space_use_gain, 1.0)
+        world, cp, h = self.world, self.world.scenario.culture_points, self.neighbourhood
+        scale = world.scenario.population.scale
+        for _ in range(self.workshop_weeks.count(world.clock.week)):
+            rng = world.random.stream("culture")
+            agents = int(world.to_agents(np.array([cp.participants_per_workshop]), rng)[0])
+            got = self.enrolments.enrol(h, self.enrolments.culture_id, agents, "youth", cp.sessions_per_workshop, rng)
+            world.tally.culture_workshops[h] += 1
+            world.tally.culture_workshop_participants[h] += got / scale
+        for _ in range(self.activity_weeks.count(world.clock.week)):
+            world.tally.culture_activities[h] += 1
+            world.tally.culture_activity_participants[h] += cp.participants_per_activity
+            b = int(np.argmax(world.blocks.disorder[h]))
+            world.blocks.space_condition[h, b] = min(world.blocks.space_condition[h, b] + cp.space_use_gain, 1.0)
 
 
 class CulturePoints:
-    """The Ministry of Culture's partnership: creates, trains and finances organisations."""
+    """The Ministry of Culture's partnership: creates, trains and finances organisations, which
+    are Mesa agents of the model (stepped through an AgentSet)."""
 
-    def __init__(self, model: "SafeNeighbourhoodModel"):
-        self.model = model
-        self.orgs: list[CultureOrganisation] = []
-        cp = model.params.culture_points
-        self.training_week = model.week_of(cp.training_start)
-        self.financing_week = model.week_of(cp.financing_start)
+    def __init__(self, world: World, enrolments: Enrolments, host: mesa.Model):
+        self.world = world
+        self.enrolments = enrolments
+        self.host = host
+        self.orgs = AgentSet([], random=host.random)
+        cp = world.scenario.culture_points
+        self.training_week = world.clock.week_of(cp.training_start)
+        self.financing_week = world.clock.week_of(cp.financing_start)
 
     def _home(self, district: str) -> int:
-        geo, st = self.model.geo, self.model.state
+        geo, st = self.world.geo, self.world.places
         members = np.flatnonzero(np.array(geo.district_names)[geo.district] == district)
         treated = members[st.cohort_year[members] > 0]
         pool = treated if treated.size else members
         # Where insecurity bites hardest: the most recorded crime per inhabitant.
-        crime = self.model.blocks.recorded_crime[pool].sum(axis=1) / geo.inhabitants[pool]
+        crime = self.world.blocks.recorded_crime[pool].sum(axis=1) / geo.inhabitants[pool]
         return int(pool[np.argmax(crime)])
 
     def step(self) -> None:
-        model, cp = self.model, self.model.params.culture_points
+        world, cp = self.world, self.world.scenario.culture_points
         if not cp.districts:
             return
-        if model.week == self.training_week:
+        if world.clock.week == self.training_week:
             for d, k in zip(cp.districts, _spread(cp.orgs_trained, len(cp.districts))):
                 for _ in range(k):
-                    org = CultureOrganisation(model, d, self._home(d))
+                    org = CultureOrganisation(self.host, world, self.enrolments, d, self._home(d))
                     org.stage = "trained"
-                    self.orgs.append(org)
+                    self.orgs.add(org)
             for org in self.orgs:
-                model.state.culture_orgs_trained[org.neighbourhood] += 1
-        if model.week == self.financing_week:
+                world.places.culture_orgs_trained[org.neighbourhood] += 1
+        if world.clock.week == self.financing_week:
             chosen = []
             for d in cp.districts:
                 trained = [o for o in self.orgs if o.district == d]
-                picks = model.stream("culture").permutation(len(trained))[: cp.projects_per_district]
+                picks = world.random.stream("culture").permutation(len(trained))[: cp.projects_per_district]
                 chosen += [trained[i] for i in picks]
             workshops = _spread(int(round(cp.workshops_per_project * len(chosen))), len(chosen))
             activities = _spread(int(round(cp.activities_per_project * len(chosen))), len(chosen))
             for org, w, a in zip(chosen, workshops, activities):
                 org.finance(w, a)
-                model.state.culture_projects_financed[org.neighbourhood] += 1
-        for org in self.orgs:
-            if org.stage == "financed":
-                org.step()
+                world.places.culture_projects_financed[org.neighbourhood] += 1
+        self.orgs.select(lambda org: org.stage == "financed").do("step")
+
+
+class SocialPrograms(Process):
+    """Social prevention: sectoral programs bought by the social pillar, and the Culture Points
+    partnership's workshops and activities; completed programs lower risk after a lag."""
+
+    name = "programs"
+    parameters = ("programs", "culture_points", "youth.min_age", "youth.max_age")
+    reads = ("effort.enrolments", "residents.age", "residents.gang", "residents.risk", "residents.released_week",
+             "blocks.recorded_crime", "blocks.space_condition", "places.cohort_year")
+    writes = ("residents.program", "residents.program_weeks_left", "residents.beneficiary", "residents.risk",
+              "places.beneficiaries", "places.in_programs", "places.culture_orgs_trained",
+              "places.culture_projects_financed", "blocks.space_condition", "tally.enrolments",
+              "tally.culture_workshops", "tally.culture_workshop_participants", "tally.culture_activities",
+              "tally.culture_activity_participants", "tally.cost_in_kind")
+
+    def __init__(self, world: World, host: mesa.Model):
+        super().__init__(world)
+        self.enrolments = Enrolments(world)
+        self.culture_points = CulturePoints(world, self.enrolments, host)
+
+    def step(self) -> None:
+        self.enrolments.enrol_sectoral(self.world.effort.enrolments)
+        self.culture_points.step()
+        self.enrolments.progress()
+        self.world.places.in_programs[:] = self.enrolments.in_programs()

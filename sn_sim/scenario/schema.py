@@ -1,27 +1,21 @@
-"""Scenario files: the validated, typed description of one simulation.
+"""The scenario schema: every section and parameter of a simulation, validated.
 
-A scenario is TOML data, never code. ``load_scenario(path)`` reads a file, follows its
-``extends`` chain, applies ``--set`` overrides and validates the result against the schema
-below. Every parameter carries a unit, a default, a range and a source (or a stated
-assumption) in its field metadata; ``sn-sim schema`` prints them and ``docs/ODD.md``
-tabulates them.
-
-Errors are raised as :class:`ScenarioError` with one line: ``file: key: reason``.
+Every parameter carries a unit, a default, a range and a source (or a stated assumption) in
+its field metadata; ``sn-sim schema`` prints them and ``docs/ODD.md`` tabulates them. Errors
+are raised as :class:`ScenarioError` with one line: ``file: key: reason``.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import json
-import tomllib
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from sn_sim.errors import ScenarioError
+from sn_sim.scenario.keys import apply_overrides
 
 
 def P(default: Any, *, unit: str, source: str, description: str, ge=None, le=None, gt=None, lt=None):
@@ -478,6 +472,19 @@ class Scenario(Section):
     strategy: Strategy = Field(default_factory=Strategy)
     budget: Budget = Field(default_factory=Budget)
 
+    # Set by load_scenario: whether the file's extends chain includes the calibrated free
+    # parameters (scenarios/parameters/calibrated.toml). Not part of the scenario's identity.
+    _extends_calibrated: bool | None = PrivateAttr(default=None)
+
+    @property
+    def extends_calibrated(self) -> bool | None:
+        """True/False when loaded from a file; None when built in code."""
+        return self._extends_calibrated
+
+    @extends_calibrated.setter
+    def extends_calibrated(self, value: bool | None) -> None:
+        self._extends_calibrated = value
+
     @model_validator(mode="after")
     def _consistent(self):
         if not self.districts:
@@ -530,91 +537,12 @@ class Scenario(Section):
         """A copy with ``section.key=value`` overrides applied and re-validated."""
         data = self.to_dict()
         apply_overrides(data, overrides or [], source="--set")
-        return validate(data, source="--set")
+        out = validate(data, source="--set")
+        out.extends_calibrated = self.extends_calibrated
+        return out
 
 
-# --- Loading ------------------------------------------------------------------------------
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a directory, not a TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc.__class__.__name__})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
-
-
-def _merge(base: dict, child: dict) -> dict:
-    """Deep-merge child into base: tables merge key by key, everything else is replaced."""
-    out = copy.deepcopy(base)
-    for key, value in child.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    path = path.resolve()
-    if path in seen:
-        raise ScenarioError(f"{path}: extends: circular chain")
-    data = _read_toml(path)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(f"{path}: extends: must be a file name (string)")
-    base = _resolve((path.parent / parent), seen + (path,))
-    return _merge(base, data)
-
-
-def _parse_value(text: str) -> Any:
-    """Parse an override value as a TOML value, falling back to a bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_overrides(data: dict, overrides: dict[str, Any] | list[str], source: str) -> None:
-    items = overrides.items() if isinstance(overrides, dict) else []
-    if not isinstance(overrides, dict):
-        parsed = []
-        for item in overrides:
-            if "=" not in item:
-                raise ScenarioError(f"{source}: {item}: expected section.key=value")
-            key, _, value = item.partition("=")
-            parsed.append((key.strip(), _parse_value(value.strip())))
-        items = parsed
-    for key, value in items:
-        parts = key.split(".")
-        node = data
-        for i, part in enumerate(parts[:-1]):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
-                node = node[part]
-            elif isinstance(node, dict) and part not in node and parts[0] == "programs" and i == 1:
-                raise ScenarioError(f"{source}: {key}: unknown program {part!r}")
-            else:
-                raise ScenarioError(f"{source}: {key}: unknown key")
-        leaf = parts[-1]
-        if isinstance(node, list):
-            if not (leaf.isdigit() and int(leaf) < len(node)):
-                raise ScenarioError(f"{source}: {key}: unknown key")
-            node[int(leaf)] = value
-        else:
-            if leaf not in node:
-                raise ScenarioError(f"{source}: {key}: unknown key")
-            node[leaf] = value
+# --- Validation ------------------------------------------------------------------------
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
@@ -655,29 +583,3 @@ def validate(data: dict, source: str = "<scenario>") -> Scenario:
         return Scenario.model_validate(_merge_program_defaults(data))
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc, source)) from None
-
-
-def load_scenario(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Scenario:
-    """Read a scenario file (following ``extends``), apply overrides, validate.
-
-    Raises ScenarioError with ``file: key: reason`` on any problem.
-    """
-    path = Path(path)
-    if path.suffix != ".toml" and not path.is_dir():
-        if not path.exists():
-            raise ScenarioError(f"{path}: file not found")
-        raise ScenarioError(f"{path}: not a TOML file (expected a .toml scenario)")
-    data = _resolve(path)
-    data.setdefault("name", path.stem)
-    scenario = validate(data, source=str(path))
-    if not overrides:
-        return scenario
-    # Overrides apply to the resolved scenario, defaults included, so any key can be set.
-    full = scenario.to_dict()
-    apply_overrides(full, overrides, source=f"{path} --set")
-    return validate(full, source=f"{path} --set")
-
-
-def scenario_json_schema() -> dict:
-    """JSON schema of a scenario, with each field's description, unit, range and source."""
-    return Scenario.model_json_schema()

@@ -13,73 +13,62 @@ police see only reported offences and those patrol witnesses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from sn_sim.population import age_crime_curve
-from sn_sim.randomness import keyed_uniforms
-
-if TYPE_CHECKING:
-    from sn_sim.model import SafeNeighbourhoodModel
-
-
-@dataclass
-class Offences:
-    """This week's completed offences (agent units), one entry each."""
-
-    offender: np.ndarray  # int64 resident index
-    block: np.ndarray     # int64 global block id
-    violent: np.ndarray   # bool
-    lethal: np.ndarray    # bool
-    victim: np.ndarray    # int64 resident index
-    reported: np.ndarray  # bool, reported by the victim
-    recorded: np.ndarray  # bool, known to the police (reported or witnessed by patrol)
-    u_cleared: np.ndarray  # float, the offender's uniform for clearance by arrest
+from sn_sim.processes.base import Process
+from sn_sim.scenario import Scenario
+from sn_sim.world.events import Offences
+from sn_sim.world import World
+from sn_sim.world.randomness import keyed_uniforms
 
 
-def refresh_propensity(model: "SafeNeighbourhoodModel", idx: np.ndarray | slice = slice(None)) -> None:
-    """Recompute the cached weekly attempt probability for residents ``idx``.
+def age_crime_curve(scenario: Scenario) -> np.ndarray:
+    """Relative offending by age 0..255 (Farrington 1986): steep rise, slow decline; zero under 12."""
+    c = scenario.crime
+    ages = np.arange(256, dtype=float)
+    rise = np.exp(-0.5 * ((ages - c.age_peak) / (c.age_spread / 2.5)) ** 2)
+    fall = np.exp(-0.5 * ((ages - c.age_peak) / c.age_spread) ** 2)
+    curve = np.where(ages < c.age_peak, rise, fall)
+    curve[ages < scenario.youth.min_age] = 0.0
+    return curve.astype(np.float32)
+
+
+def refresh_propensity(world: World, curve: np.ndarray, idx: np.ndarray | slice = slice(None)) -> None:
+    """Recompute the weekly attempt probability of residents ``idx``.
 
     p = rate x neighbourhood level x age-crime curve x sex x exp(risk gradient) x gang x
-    former-prisoner multipliers. Called for everyone once a year (ageing) and for the few
-    whose risk, gang state or record changed during the week.
+    former-prisoner multipliers. The offending process calls it before drawing attempts, for
+    the residents whose inputs changed (everyone after the yearly ageing).
     """
-    s = model.params.crime
-    r = model.residents
-    curve = model.age_curve
-    level = model.geo.crime_level[r.neighbourhood[idx]].astype(np.float32)
+    s = world.scenario.crime
+    r = world.residents
+    level = world.geo.crime_level[r.neighbourhood[idx]].astype(np.float32)
     p = np.float32(s.offending_rate) * level * curve[r.age[idx]]
     p = p * np.where(r.female[idx], np.float32(s.female_factor), np.float32(1.0))
-    p = p * np.exp(np.float32(s.risk_effect) * (r.risk[idx] - np.float32(model.params.population.risk_mean)))
+    p = p * np.exp(np.float32(s.risk_effect) * (r.risk[idx] - np.float32(world.scenario.population.risk_mean)))
     gang_mult = np.array([1.0, s.at_risk_multiplier, s.gang_multiplier], dtype=np.float32)
     p = p * gang_mult[r.gang[idx]]
-    recent = r.former_prisoner[idx] & ((model.week - r.released_week[idx].astype(np.int32)) < s.recidivism_window_weeks)
+    recent = r.former_prisoner[idx] & ((world.clock.week - r.released_week[idx].astype(np.int32)) < s.recidivism_window_weeks)
     p = p * np.where(recent, np.float32(s.former_prisoner_multiplier), np.float32(1.0))
     r.propensity[idx] = np.minimum(p, np.float32(0.9))
 
 
-def make_age_curve(model: "SafeNeighbourhoodModel") -> np.ndarray:
-    return age_crime_curve(model.params)
-
-
-def deterrence(model: "SafeNeighbourhoodModel") -> np.ndarray:
+def deterrence(world: World) -> np.ndarray:
     """Probability that an attempt at each block is deterred, shape (n, B).
 
     Patrol deters with diminishing returns (Koper 1995): d = d_max * h / (h + h50), where h is
     the patrol an offender perceives (own block plus a share of the neighbours' patrol).
     Collective efficacy and public-space condition add independent hazards.
     """
-    s = model.params.crime
-    blocks, geo = model.blocks, model.geo
+    s = world.scenario.crime
+    blocks, geo = world.blocks, world.geo
     patrol = blocks.patrol_hours.ravel()
     nbrs = geo.block_neighbours
     nb_patrol = np.where(nbrs >= 0, patrol[np.maximum(nbrs, 0)], 0.0)
     n_valid = np.maximum((nbrs >= 0).sum(axis=1), 1)
     perceived = (patrol + s.diffusion_weight * nb_patrol.sum(axis=1) / n_valid).reshape(blocks.patrol_hours.shape)
     by_patrol = s.patrol_max_deterrence * perceived / (perceived + s.patrol_half_hours)
-    informal = s.guardianship_efficacy * model.state.efficacy[:, None] + s.guardianship_space * blocks.space_condition
+    informal = s.guardianship_efficacy * world.places.efficacy[:, None] + s.guardianship_space * blocks.space_condition
     return 1.0 - (1.0 - by_patrol) * np.exp(-informal)
 
 
@@ -89,12 +78,12 @@ def deterrence(model: "SafeNeighbourhoodModel") -> np.ndarray:
 N_ATTEMPT_DRAWS = 15
 
 
-def _choose_target_blocks(model, offenders: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _choose_target_blocks(world, offenders: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Target block for each attempt: attractiveness x distance decay within the home
     neighbourhood, or attractiveness alone in an adjacent neighbourhood (cross-border trips)."""
-    r, geo, blocks = model.residents, model.geo, model.blocks
+    r, geo, blocks = world.residents, world.geo, world.blocks
     B = geo.blocks_per_neighbourhood
-    s = model.params.crime
+    s = world.scenario.crime
     home_nb = r.neighbourhood[offenders].astype(np.int64)
     home_local = r.block[offenders].astype(np.int64) - home_nb * B
     attract = (blocks.attractiveness + blocks.repeat).astype(np.float32)
@@ -117,25 +106,25 @@ def _choose_target_blocks(model, offenders: np.ndarray, u: np.ndarray) -> np.nda
     return target_nb * B + np.minimum(local, B - 1)
 
 
-def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
+def draw_offences(world: World) -> Offences:
     """Draw attempts, deter or displace them, and return completed offences with their victims.
 
     Every decision about an attempt uses uniforms keyed by the offender and the week
-    (sn_sim.randomness), so twin runs make the same draws for the same person."""
-    r, geo, blocks, s = model.residents, model.geo, model.blocks, model.params
-    week = model.week
+    (sn_sim.world.randomness), so twin runs make the same draws for the same person."""
+    r, geo, blocks, s = world.residents, world.geo, world.blocks, world.scenario
+    week = world.clock.week
     B = geo.blocks_per_neighbourhood
 
     # Motivated offenders: one Bernoulli draw per resident (float32 keeps this cheap).
-    attempt = model.stream("offending").random(r.n, dtype=np.float32) < r.propensity
+    attempt = world.random.stream("offending").random(r.n, dtype=np.float32) < r.propensity
     offenders = np.flatnonzero(attempt)
     offenders = offenders[r.released_week[offenders] <= week]  # in prison: no attempt
     if offenders.size == 0:
-        return _empty()
-    u = keyed_uniforms(model.stream_key("crime"), offenders, N_ATTEMPT_DRAWS)
+        return Offences.empty()
+    u = keyed_uniforms(world.random.key("crime"), offenders, N_ATTEMPT_DRAWS)
 
-    target = _choose_target_blocks(model, offenders, u)
-    p_deter = deterrence(model).ravel()
+    target = _choose_target_blocks(world, offenders, u)
+    p_deter = deterrence(world).ravel()
     deterred = u[:, U_DETER] < p_deter[target]
 
     # Displacement: some deterred offenders try an adjacent block once.
@@ -148,24 +137,24 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
         success = u[idx, U_RETRY_DETER] >= p_deter[pick]
         target[idx[success]] = pick[success]
         deterred[idx[success]] = False
-        model.tally.displaced += np.bincount(pick[success] // B, minlength=geo.n) / s.population.scale
+        world.tally.displaced += np.bincount(pick[success] // B, minlength=geo.n) / s.population.scale
     done = ~deterred
     offenders, target, u = offenders[done], target[done], u[done]
     if offenders.size == 0:
-        return _empty()
+        return Offences.empty()
 
     # Violence rises with alcohol outlets at the block and the neighbourhood's consumption.
     nb_target = target // B
     outlets = blocks.outlets.ravel()[target]
-    p_violent = s.crime.violent_share * (1 + s.crime.alcohol_violence * outlets * model.state.alcohol[nb_target])
+    p_violent = s.crime.violent_share * (1 + s.crime.alcohol_violence * outlets * world.places.alcohol[nb_target])
     violent = u[:, U_VIOLENT] < np.minimum(p_violent, 0.95)
     lethal = violent & (u[:, U_LETHAL] < s.crime.lethality)
 
     # Victims: a resident of the target block (the block's residents are one slice).
-    start = model.layout.block_start[target]
-    size = model.layout.block_start[target + 1] - start
-    nb_first = model.layout.nb_start[nb_target]
-    nb_size = model.layout.nb_start[nb_target + 1] - nb_first
+    start = world.layout.block_start[target]
+    size = world.layout.block_start[target + 1] - start
+    nb_first = world.layout.nb_start[nb_target]
+    nb_size = world.layout.nb_start[nb_target + 1] - nb_first
     victim = np.where(
         size > 0,
         start + (u[:, U_VICTIM] * size).astype(np.int64),
@@ -188,19 +177,64 @@ def weekly_offences(model: "SafeNeighbourhoodModel") -> Offences:
     return Offences(offenders, target, violent, lethal, victim, reported, recorded, u[:, U_CLEARED])
 
 
-def _empty() -> Offences:
-    e = np.zeros(0, dtype=np.int64)
-    b = np.zeros(0, dtype=bool)
-    return Offences(e, e, b, b, e, b, b, np.zeros(0))
-
-
-def update_attractiveness(model: "SafeNeighbourhoodModel", offences: Offences) -> None:
+def update_attractiveness(world: World, offences: Offences) -> None:
     """Self-exciting attractiveness (Short et al. 2008): each offence raises its block's
     attractiveness, which decays back. Counts are per inhabitant so the scale does not matter."""
-    s = model.params.crime
-    blocks = model.blocks
+    s = world.scenario.crime
+    blocks = world.blocks
     counts = np.bincount(offences.block, minlength=blocks.repeat.size).reshape(blocks.repeat.shape)
     blocks.repeat *= 1.0 - s.repeat_decay
-    blocks.repeat += s.repeat_boost * counts / model.params.population.scale
+    blocks.repeat += s.repeat_boost * counts / world.scenario.population.scale
     blocks.offences_year += counts
+
+
+def count_offences(world: World, o: Offences) -> None:
+    """This week's offences, victims and homicides per neighbourhood (inhabitant units)."""
+    n, B, scale = world.geo.n, world.geo.blocks_per_neighbourhood, world.scale
+    t = world.tally
+    nb = o.block // B
+
+    def count(mask=None):
+        return np.bincount(nb if mask is None else nb[mask], minlength=n) / scale
+
+    t.offences += count()
+    t.violent_offences += count(o.violent)
+    t.property_offences += count(~o.violent)
+    t.homicides += count(o.lethal)
+    t.recorded_crimes += count(o.recorded)
+    t.victims += np.bincount(world.residents.neighbourhood[np.unique(o.victim)], minlength=n) / scale
+
+
+class Offending(Process):
+    """Motivated offenders, target choice, guardianship, displacement, victims and reporting."""
+
+    name = "offending"
+    parameters = ("crime", "reporting", "population.risk_mean", "trust.threshold")
+    reads = ("residents.age", "residents.female", "residents.risk", "residents.gang", "residents.former_prisoner",
+             "residents.released_week", "residents.trust", "blocks.attractiveness", "blocks.patrol_hours",
+             "blocks.space_condition", "blocks.outlets", "places.efficacy", "places.alcohol")
+    writes = ("residents.propensity", "blocks.repeat", "blocks.offences_year", "offences",
+              "tally.offences", "tally.displaced")
+
+    def __init__(self, world: World):
+        super().__init__(world)
+        self.age_curve = age_crime_curve(world.scenario)
+
+    def initialise(self, rng: np.random.Generator) -> None:
+        self.refresh_propensity()  # the justice system draws its prisoners by propensity
+
+    def refresh_propensity(self) -> None:
+        """Recompute the propensity of everyone whose inputs changed since the last refresh."""
+        changed = self.world.residents.take_changed()
+        if changed is None:
+            refresh_propensity(self.world, self.age_curve)
+        elif changed.size:
+            refresh_propensity(self.world, self.age_curve, changed)
+
+    def step(self) -> None:
+        world = self.world
+        self.refresh_propensity()
+        world.offences = draw_offences(world)
+        update_attractiveness(world, world.offences)
+        count_offences(world, world.offences)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from sn_sim.geography import Geography
 from sn_sim.scenario import Scenario
+from sn_sim.world.geography import Geography
 
 # Gang states of youth (Howell & Egley 2005 developmental stages, coarsened).
 GANG_NONE, GANG_AT_RISK, GANG_INVOLVED = 0, 1, 2
@@ -43,7 +43,62 @@ class Residents:
     last_reported: np.ndarray      # bool, latest victimisation was reported
     released_week: np.ndarray      # int16, week the person is free again (incarcerated while > now)
     former_prisoner: np.ndarray    # bool
-    propensity: np.ndarray         # float32, weekly offence-attempt probability (derived, cached)
+    propensity: np.ndarray         # float32, weekly offence-attempt probability (derived: owned by
+                                   # the offending process, recomputed from the inputs below)
+
+    # Offending propensity is derived from age, sex, risk, gang state and prison record. Those
+    # inputs are written only through the methods below, which note who changed; the offending
+    # process recomputes exactly those people before it draws (``take_changed``). So no process
+    # has to remember to refresh a cache that another process owns.
+
+    def __post_init__(self):
+        self._changed: list[np.ndarray] = []
+        self._all_changed = True
+
+    def take_changed(self) -> np.ndarray | None:
+        """People whose propensity inputs changed since the last call (None = everyone)."""
+        if self._all_changed:
+            self._all_changed, self._changed = False, []
+            return None
+        if not self._changed:
+            return np.zeros(0, dtype=np.int64)
+        idx = np.unique(np.concatenate(self._changed))
+        self._changed = []
+        return idx
+
+    def _note(self, idx: np.ndarray) -> None:
+        if not self._all_changed and np.size(idx):
+            self._changed.append(np.asarray(idx, dtype=np.int64).ravel())
+
+    def set_gang(self, idx: np.ndarray, states: np.ndarray | int) -> None:
+        self.gang[idx] = states
+        self._note(idx)
+
+    def scale_risk(self, idx: np.ndarray, factor: np.ndarray) -> None:
+        """Multiply risk scores (repeated indices multiply repeatedly)."""
+        np.multiply.at(self.risk, idx, factor)
+        self._note(idx)
+
+    def imprison(self, idx: np.ndarray, release_week: np.ndarray | int) -> None:
+        """Send people to prison until ``release_week``; they carry a prison record from now on."""
+        self.released_week[idx] = np.minimum(release_week, np.iinfo(np.int16).max).astype(np.int16)
+        self.former_prisoner[idx] = True
+        self._note(idx)
+
+    def replace(self, idx: np.ndarray) -> None:
+        """People who died are replaced by in-movers of the same age, sex and home block (the
+        population is conserved): personal histories restart at the person's long-run levels."""
+        self.trust[idx] = self.trust_anchor[idx]
+        self.insecurity[idx] = self.insecurity_anchor[idx]
+        self.last_victim_week[idx] = NEVER
+        self.gang[idx] = GANG_NONE
+        self.program[idx] = NO_PROGRAM
+        self.junta[idx] = False
+        self._note(idx)
+
+    def age_one_year(self) -> None:
+        np.minimum(self.age.astype(np.int16) + 1, 255, out=self.age, casting="unsafe")
+        self._all_changed = True
 
     @property
     def n(self) -> int:
@@ -55,6 +110,23 @@ class Residents:
     def person(self, i: int) -> dict:
         """A read-only view of person ``i`` (for inspection, tests and the app)."""
         return {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
+
+
+@dataclass
+class AgeGroups:
+    """Who is in which age group (refreshed when everyone ages, at each new year)."""
+
+    youth_idx: np.ndarray  # residents aged youth.min_age..youth.max_age
+    gang_idx: np.ndarray   # who can change gang state: youth, and members who outgrew the ages
+    adult: np.ndarray      # (N,) bool, 18+
+    age15: np.ndarray      # (N,) bool, 15+ (INEI's survey population)
+
+    @classmethod
+    def of(cls, residents: "Residents", min_age: int, max_age: int) -> "AgeGroups":
+        r = residents
+        youth = (r.age >= min_age) & (r.age <= max_age)
+        return cls(youth_idx=np.flatnonzero(youth), gang_idx=np.flatnonzero(youth | (r.gang == GANG_INVOLVED)),
+                   adult=r.age >= 18, age15=r.age >= 15)
 
 
 @dataclass
@@ -153,14 +225,3 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     block_counts = np.bincount(block, minlength=geo.n * B)
     block_start = np.concatenate([[0], np.cumsum(block_counts)])
     return residents, Layout(nb_start=nb_start, block_start=block_start)
-
-
-def age_crime_curve(scenario: Scenario) -> np.ndarray:
-    """Relative offending by age 0..255 (Farrington 1986): steep rise, slow decline; zero under 12."""
-    c = scenario.crime
-    ages = np.arange(256, dtype=float)
-    rise = np.exp(-0.5 * ((ages - c.age_peak) / (c.age_spread / 2.5)) ** 2)
-    fall = np.exp(-0.5 * ((ages - c.age_peak) / c.age_spread) ** 2)
-    curve = np.where(ages < c.age_peak, rise, fall)
-    curve[ages < scenario.youth.min_age] = 0.0
-    return curve.astype(np.float32)

@@ -1,0 +1,119 @@
+"""Trust in the police and perceived insecurity: every change to either happens here.
+
+Trust (Tyler 2006; Skogan 2006) is a personal score in [0, 1]. Contacts with community police
+(by their procedural quality), heavy-handed raids, victimisation without a response, an arrest
+after one's own offence was reported, and visible patrol on one's own block move it; it then
+relaxes slowly towards the person's own long-run level, so effects last only while the causes
+last. Perceived insecurity (Hale 1996; Skogan & Maxfield 1981) relaxes towards a level set by
+the neighbourhood's offence rate, the block's disorder and its visible patrol, relative to the
+pre-period, and jumps for victims.
+
+The police processes call :func:`after_contacts` and :func:`after_raid`; the victims process
+calls :func:`after_victimisation`; the weekly relaxation is the ``Trust`` and ``Insecurity``
+processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sn_sim.processes.base import Process
+from sn_sim.world import World
+
+
+def after_contacts(world: World, who: np.ndarray, just: np.ndarray) -> None:
+    """A procedurally just contact raises trust by ``contact_gain`` of the way to 1; an unjust
+    one lowers it by ``contact_loss`` of the way to 0."""
+    p = world.scenario.police
+    r = world.residents
+    t = r.trust[who]
+    t = np.where(just, t + p.contact_gain * (1 - t), t - p.contact_loss * t)
+    r.trust[who] = t.astype(np.float32)
+
+
+def after_raid(world: World, raided_blocks: np.ndarray) -> None:
+    """A heavy-handed operation costs every resident of the raided blocks ``raid_trust_loss``."""
+    loss = world.scenario.police.raid_trust_loss
+    r, start = world.residents, world.layout.block_start
+    for b in raided_blocks:
+        lo, hi = start[b], start[b + 1]
+        r.trust[lo:hi] = np.maximum(r.trust[lo:hi] - loss, 0)
+
+
+def after_victimisation(world: World, victims: np.ndarray, cleared: np.ndarray) -> None:
+    """Victims whose offence led to an arrest gain trust (a response); the others lose some."""
+    s = world.scenario
+    r = world.residents
+    t = r.trust[victims]
+    r.trust[victims] = np.where(cleared, t + s.trust.response_gain * (1 - t),
+                                t - s.trust.victim_penalty * t).astype(np.float32)
+
+
+class Victims(Process):
+    """What happens to this week's victims: the survey's 12-month window, trust and insecurity;
+    homicide victims are replaced by in-movers (the population is conserved)."""
+
+    name = "victims"
+    parameters = ("trust.response_gain", "trust.victim_penalty", "insecurity.victim_jump")
+    reads = ("offences",)
+    writes = ("residents.last_victim_week", "residents.last_reported", "residents.trust", "residents.insecurity",
+              "residents.gang", "residents.program", "residents.junta")
+
+    def step(self) -> None:
+        world = self.world
+        o, r = world.offences, world.residents
+        v = o.victim
+        r.last_victim_week[v] = world.clock.week
+        r.last_reported[v] = o.reported
+        after_victimisation(world, v, o.cleared)
+        r.insecurity[v] = np.minimum(r.insecurity[v] + world.scenario.insecurity.victim_jump, 1.0).astype(np.float32)
+        dead = v[o.lethal]
+        if dead.size:
+            r.replace(dead)
+
+
+class Trust(Process):
+    """Weekly trust update: visible extra patrol on the home block, then relaxation to the
+    personal anchor (O(N), float32)."""
+
+    name = "trust"
+    parameters = ("trust.visibility_gain", "trust.relaxation", "police.routine_hours_per_block")
+    reads = ("blocks.patrol_hours", "residents.trust_anchor")
+    writes = ("residents.trust",)
+
+    def step(self) -> None:
+        world = self.world
+        s, r = world.scenario, world.residents
+        routine = s.police.routine_hours_per_block
+        extra_patrol = np.maximum(world.blocks.patrol_hours - routine, 0.0).ravel()
+        gain = np.float32(s.trust.visibility_gain) * extra_patrol.astype(np.float32)[r.block]
+        t = r.trust
+        t += gain * (np.float32(1) - t)
+        t += np.float32(s.trust.relaxation) * (r.trust_anchor - t)
+        np.clip(t, 0, 1, out=t)
+
+
+class Insecurity(Process):
+    """Weekly insecurity update: relaxation towards the personal anchor shifted by the
+    environment (offence rate, disorder, visible patrol) relative to the pre-period."""
+
+    name = "insecurity"
+    parameters = ("insecurity", "police.routine_hours_per_block")
+    reads = ("places.offence_rate", "reference.offence_rate", "blocks.space_condition", "reference.disorder",
+             "blocks.patrol_hours", "residents.insecurity_anchor")
+    writes = ("residents.insecurity",)
+
+    def step(self) -> None:
+        world = self.world
+        s, r, blocks = world.scenario, world.residents, world.blocks
+        ins = s.insecurity
+        routine = s.police.routine_hours_per_block
+        rate = world.places.offence_rate  # offences per 100 inhabitants per week (EWMA)
+        env = (
+            ins.crime_effect * (rate - world.reference.offence_rate)[:, None]
+            + ins.disorder_effect * (blocks.disorder - world.reference.disorder)
+            - ins.patrol_effect * (blocks.patrol_hours - routine)
+        ).astype(np.float32).ravel()
+        x = r.insecurity
+        x += np.float32(ins.relaxation) * (r.insecurity_anchor + env[r.block] - x)
+        np.clip(x, 0, 1, out=x)

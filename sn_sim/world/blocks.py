@@ -1,0 +1,60 @@
+"""Block fields: the places where offences happen, stored as ``(n_neighbourhoods, n_blocks)``
+arrays; ``block_layer`` turns one neighbourhood's row into a Mesa PropertyLayer (the app's map).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from mesa.discrete_space import PropertyLayer
+
+from sn_sim.scenario import Scenario
+from sn_sim.world.geography import Geography
+
+
+@dataclass
+class Blocks:
+    """Block fields, shape (n_neighbourhoods, blocks_per_neighbourhood).
+
+    ``attractiveness`` is static (heavy-tailed, Pareto) and ``repeat`` is the dynamic part
+    raised by each offence and decaying weekly (Short et al. 2008).
+    """
+
+    attractiveness: np.ndarray   # float64, static, mean 1
+    repeat: np.ndarray           # float64, dynamic attractiveness
+    space_condition: np.ndarray  # float64 in [0, 1]: lit, maintained public space; disorder = 1 - condition
+    outlets: np.ndarray          # int16, alcohol outlets
+    patrol_hours: np.ndarray     # float64, this week's patrol hours
+    recorded_crime: np.ndarray   # float64, exponentially weighted recorded offences (what police see)
+    offences_year: np.ndarray    # int64, offences this calendar year (agent units)
+    recovered: np.ndarray        # bool, public space recovered by the Strategy
+
+    @classmethod
+    def create(cls, scenario: Scenario, geo: Geography, rng: np.random.Generator) -> "Blocks":
+        shape = (geo.n, geo.blocks_per_neighbourhood)
+        a = scenario.crime.attractiveness_shape
+        # Pareto (Lomax + 1) scaled to mean 1: a few blocks attract most offending.
+        attractiveness = (rng.pareto(a, size=shape) + 1.0) * (a - 1.0) / a
+        condition = np.clip(rng.beta(4, 4, size=shape) - 0.15 * geo.deprivation[:, None], 0.0, 1.0)
+        outlets = rng.poisson(scenario.community.outlets_per_block * attractiveness.clip(0.3, 3.0)).astype(np.int16)
+        return cls(
+            attractiveness=attractiveness,
+            repeat=np.zeros(shape),
+            space_condition=condition,
+            outlets=outlets,
+            patrol_hours=np.zeros(shape),
+            recorded_crime=np.zeros(shape),
+            offences_year=np.zeros(shape, dtype=np.int64),
+            recovered=np.zeros(shape, dtype=bool),
+        )
+
+    @property
+    def disorder(self) -> np.ndarray:
+        return 1.0 - self.space_condition
+
+
+def block_layer(values: np.ndarray, geo: Geography, neighbourhood: int, name: str = "field") -> PropertyLayer:
+    """One neighbourhood's block field as a Mesa PropertyLayer of shape (rows, cols), e.g. for a map."""
+    data = np.asarray(values[neighbourhood]).reshape(geo.rows, geo.cols)
+    return PropertyLayer.from_data(name, data)
