@@ -18,7 +18,7 @@ from pathlib import Path
 from sn_sim.experiment import run_sweep, sensitivity
 
 HERE = Path(__file__).resolve().parent
-OUTPUTS = ["offences_per_1000_all", "offences_per_1000_treated", "trust_police_all", "trust_police_treated"]
+OUTPUTS = ["offences_per_1000_year_all", "offences_per_1000_year_treated", "trust_police_all", "trust_police_treated"]
 
 
 def main(argv=None) -> None:

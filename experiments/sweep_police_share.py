@@ -25,16 +25,18 @@ from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sn_sim.experiment import load_sweep, query, run_sweep  # noqa: E402
+from sn_sim.observe import outcomes  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARE = "strategy.mix.police"
+# (outcome, display factor, display unit): titles are the outcome registry's labels.
 PANELS = [
-    ("offences_per_1000", "Offences per 1,000 residents per year", 1),
-    ("victimisation_12m", "12-month victimisation (%)", 100),
-    ("trust_police", "Trust in police (%)", 100),
-    ("insecurity", "Perceived insecurity (%)", 100),
-    ("youth_gang_share", "Gang-involved youth (% of youth)", 100),
-    ("total_cost_usd", "Cost incl. in-kind officers (USD million)", 1e-6),
+    ("offences_per_1000_year", 1, ""),
+    ("victimisation_12m", 100, "%"),
+    ("trust_police", 100, "%"),
+    ("insecurity", 100, "%"),
+    ("youth_gang_share", 100, "%"),
+    ("total_cost_usd", 1e-6, "USD million"),
 ]
 
 
@@ -56,14 +58,14 @@ def main(argv=None) -> None:
     ap.add_argument("--scheduler", default=None)
     args = ap.parse_args(argv)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     res = run_sweep(args.sweep, args.out, workers=args.workers, scheduler=args.scheduler, resume=True)
     print(f"{res.done} runs now, {res.skipped} before, {res.failed} failed; {res.runs_per_minute:.1f} runs/min")
     runs = load_sweep(args.out)
 
     fig = Figure(figsize=(13, 7.5), dpi=110)
     axes = fig.subplots(2, 3).ravel()
-    for ax, (metric, label, factor) in zip(axes, PANELS):
+    for ax, (metric, factor, unit) in zip(axes, PANELS):
+        label = outcomes.get(metric).label + (f" ({unit})" if unit else "")
         for scope, colour in (("treated", "#d62728"), ("all", "#1f77b4")):
             x, m, h, level = paired_change(runs, f"{metric}_{scope}")
             ax.plot(x, m * factor, "o-", color=colour, ms=3,
@@ -82,7 +84,7 @@ def main(argv=None) -> None:
     # The same directory through DuckDB: dotted parameter names need double quotes.
     table = query(args.out, f"""
         SELECT "{SHARE}" AS police_share,
-               avg(offences_per_1000_treated) AS offences_per_1000_treated,
+               avg(offences_per_1000_year_treated) AS offences_per_1000_year_treated,
                avg(trust_police_treated) AS trust_police_treated,
                count(*) AS runs
         FROM runs GROUP BY 1 ORDER BY 1""")

@@ -3,11 +3,15 @@
 Library first: ``run(scenario, seed=...)`` returns Results; the CLI is a thin layer over it.
 """
 
-from sn_sim.api import package_version, run
+from sn_sim.api import package_version, replicate_streams, run
 from sn_sim.errors import OutputError, ScenarioError, SnSimError
 from sn_sim.model import SafeNeighbourhoodModel
+from sn_sim.observe import outcomes
 from sn_sim.observe.results import Results, load_results
-from sn_sim.scenario import Scenario, load_scenario
+from sn_sim.observe.storage import check_output_dir, staged_directory
+from sn_sim.scenario import Scenario, load_scenario, shipped_scenario_names, validate
+from sn_sim.world.blocks import block_layer
+from sn_sim.world.neighbourhoods import STAGES
 
 __version__ = package_version()
 
@@ -32,6 +36,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "run", "Results", "load_results", "Scenario", "load_scenario", "SafeNeighbourhoodModel",
-    "ScenarioError", "OutputError", "SnSimError", "__version__", *_LAYERS,
+    "run", "Results", "load_results", "Scenario", "load_scenario", "validate", "shipped_scenario_names",
+    "SafeNeighbourhoodModel", "outcomes", "check_output_dir", "staged_directory", "replicate_streams",
+    "STAGES", "block_layer", "package_version", "ScenarioError", "OutputError", "SnSimError", "__version__",
+    *_LAYERS,
 ]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sn_sim.model import SafeNeighbourhoodModel
-from sn_sim.scenario import load_scenario
+from sn_sim.scenario import load_scenario, validate
 
 DEFAULT_SCENARIO = "national_rollout"  # shipped with the package
 
@@ -23,10 +23,21 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def larger_pool(scenario, factor: int):
+    """The scenario with ``factor`` times as many candidate neighbourhoods in every district
+    (same rollout): how cost grows with the size of the world."""
+    if factor == 1:
+        return scenario
+    data = scenario.to_dict()
+    for district in data["districts"]:
+        district["neighbourhoods"] *= factor
+    return validate(data, source=f"--pool-factor {factor}")
+
+
 def benchmark(scenario_path: str | Path | None = None, scale: float = 1.0, weeks: int | None = None,
-              seed: int = 0, echo=print) -> dict:
+              seed: int = 0, pool_factor: int = 1, echo=print) -> dict:
     path = scenario_path or DEFAULT_SCENARIO
-    scenario = load_scenario(path, [f"population.scale={scale}"])
+    scenario = larger_pool(load_scenario(path, [f"population.scale={scale}"]), pool_factor)
     gc.collect()
     rss0 = _rss_bytes()
     t0 = time.perf_counter()
@@ -49,7 +60,9 @@ def benchmark(scenario_path: str | Path | None = None, scale: float = 1.0, weeks
         "neighbourhoods": model.geo.n,
         "weeks": n_weeks,
         "burn_in_weeks": burn,
+        "pool_factor": pool_factor,
         "init_s": round(t_init, 2),
+        "init_us_per_resident": 1e6 * t_init / N,
         "steps_s": round(t_steps, 2),
         "panel_s": round(t_panel, 2),
         "total_s": round(t_init + t_steps + t_panel, 2),
@@ -58,9 +71,10 @@ def benchmark(scenario_path: str | Path | None = None, scale: float = 1.0, weeks
         "peak_rss_bytes_per_resident": (_peak_rss_bytes() - rss0) / N,
         "panel_rows": len(panel),
     }
-    echo(f"scenario            {figures['scenario']} at scale {scale} ({N:,} residents, {model.geo.n} neighbourhoods)")
+    pool = f", candidate pool x{pool_factor}" if pool_factor != 1 else ""
+    echo(f"scenario            {figures['scenario']} at scale {scale}{pool} ({N:,} residents, {model.geo.n} neighbourhoods)")
     echo(f"weeks               {n_weeks} (+{burn} burn-in weeks during setup)")
-    echo(f"setup incl. burn-in {t_init:.2f} s")
+    echo(f"setup incl. burn-in {t_init:.2f} s ({figures['init_us_per_resident']:.2f} µs per resident)")
     echo(f"weekly steps        {t_steps:.2f} s -> {figures['resident_steps_per_s'] / 1e6:.1f} million resident-steps/s")
     echo(f"panel assembly      {t_panel:.2f} s ({len(panel):,} rows)")
     echo(f"total               {figures['total_s']:.2f} s")

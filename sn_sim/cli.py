@@ -18,7 +18,7 @@ COMMAND_MODULES = ("sn_sim.experiment.cli", "sn_sim.evaluation.cli", "sn_sim.cal
 
 
 def _add_scenario_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", help="scenario TOML file (see scenarios/)")
+    p.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario (e.g. national_rollout)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any scenario key, e.g. --set strategy.mix.police=0.5 (repeatable)")
     p.add_argument("--scale", type=float, default=None, metavar="K",
@@ -34,18 +34,28 @@ def _load(args):
     return load_scenario(args.scenario, overrides)
 
 
+def _note_uncalibrated(scenario) -> None:
+    """One line when a scenario file does not extend the calibrated free parameters."""
+    if scenario.extends_calibrated is False:
+        print(f"sn-sim: note: {scenario.name}: does not extend parameters/calibrated.toml; the calibrated "
+              "free parameters are at their (uncalibrated) schema defaults", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from sn_sim.api import run
     from sn_sim.observe.storage import check_output_dir
+    from sn_sim.scenario.calendar import weeks_between
 
     scenario = _load(args)
     if args.replicates < 1:
         raise SnSimError(f"--replicates: must be at least 1 (got {args.replicates})")
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_output_dir(out, args.force)  # fail before simulating, not after
-    n_weeks = (scenario.calendar.end - scenario.calendar.start).days // 7 + 1
+    if not args.quiet:
+        _note_uncalibrated(scenario)
+    n_weeks = weeks_between(scenario.calendar.start, scenario.calendar.end)
     with tqdm(total=n_weeks * args.replicates, unit="week", desc=scenario.name,
               disable=args.quiet, dynamic_ncols=True) as bar:
         results = run(scenario, seed=args.seed, replicates=args.replicates, progress=bar.update)
@@ -72,6 +82,7 @@ def cmd_schema(args) -> int:
 
 def cmd_validate(args) -> int:
     scenario = _load(args)
+    _note_uncalibrated(scenario)
     print(f"{args.scenario}: ok ({scenario.name}, hash {scenario.digest()[:12]})")
     return 0
 
@@ -79,7 +90,9 @@ def cmd_validate(args) -> int:
 def cmd_bench(args) -> int:
     from sn_sim.bench import benchmark
 
-    benchmark(args.scenario, scale=args.scale, weeks=args.weeks, seed=args.seed)
+    if args.pool_factor < 1:
+        raise SnSimError(f"--pool-factor: must be at least 1 (got {args.pool_factor})")
+    benchmark(args.scenario, scale=args.scale, weeks=args.weeks, seed=args.seed, pool_factor=args.pool_factor)
     return 0
 
 
@@ -117,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="agents per inhabitant (default 1, i.e. 1:1)")
     p.add_argument("--weeks", type=int, default=None, help="simulate only this many weeks (default: whole calendar)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pool-factor", type=int, default=1, metavar="K",
+                   help="K times as many candidate neighbourhoods per district (default 1): cost vs world size")
     p.set_defaults(func=cmd_bench)
 
     # Layers above the model (experiments, evaluation, app) add their own subcommands.

@@ -25,21 +25,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIO = REPO / "scenarios" / "national_rollout.toml"
+SCENARIO = "national_rollout"  # a shipped scenario, by name
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 SCALE = 0.01          # tiny: the test is about the page, not the numbers
 START_TIMEOUT = 60.0  # seconds for the server to answer
 UI_TIMEOUT = 20_000   # ms for one page update
-METRICS = ("offences", "victimisation", "trust", "insecurity", "gangs")
+METRICS = ("offences_per_1000_year", "victimisation_12m", "trust_police", "insecurity", "youth_gang_share")
 
 
 # --- without a browser -------------------------------------------------------------------------------
 
 
 def test_controls_give_a_valid_mix_and_twins():
-    from sn_sim.app.model import AppModel, normalise_mix
+    from sn_sim.app.controls import normalise_mix
+    from sn_sim.app.model import PLOTTED, AppModel
 
     assert normalise_mix(0, 0, 0) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
     assert normalise_mix(100, 35, 25) == pytest.approx((0.625, 0.21875, 0.15625))
@@ -51,12 +52,14 @@ def test_controls_give_a_valid_mix_and_twins():
     assert [c.neighbourhoods for c in m.scenarios["A"].strategy.rollout] == [5, 0, 0, 0]  # pilot kept
     assert m.advance(3) == 3 and m.week == 3
     latest = m.latest()
-    assert math.isfinite(latest["A"]["comparison"]["trust"]) and math.isnan(latest["A"]["treated"]["trust"])
+    assert set(latest["A"]["comparison"]) == set(PLOTTED) == set(METRICS)
+    assert math.isfinite(latest["A"]["comparison"]["trust_police"])
+    assert math.isnan(latest["A"]["treated"]["trust_police"])
 
 
 def test_cli_rejects_a_bad_scenario_before_serving(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('extends = "%s"\n[strategy.mix]\npolice = 0.9\n' % SCENARIO.as_posix(), encoding="utf-8")
+    bad.write_text('extends = "%s"\n[strategy.mix]\npolice = 0.9\n' % SCENARIO, encoding="utf-8")
     port = _free_port()
     res = subprocess.run([sys.executable, "-m", "sn_sim.cli", "app", str(bad), "--port", str(port)],
                          capture_output=True, text=True, timeout=60)
@@ -92,9 +95,9 @@ def app_url(tmp_path_factory):
     t0 = time.monotonic()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sn_sim.cli", "app", str(SCENARIO), "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "sn_sim.cli", "app", SCENARIO, "--host", "127.0.0.1", "--port", str(port),
              "--scale", str(SCALE)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=log_path.parent, start_new_session=True,
             env={**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false"},
         )
     try:
@@ -135,6 +138,8 @@ def _number(text: str) -> float:
 def test_page_steps_controls_and_plots(app_url, tmp_path, record_property):
     from playwright.sync_api import expect, sync_playwright
 
+    from sn_sim.app.controls import BY_NAME
+
     url, t0 = app_url
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -156,7 +161,7 @@ def test_page_steps_controls_and_plots(app_url, tmp_path, record_property):
             expect(chart).to_be_visible()
             usable_s = time.monotonic() - t0
             record_property("seconds_to_usable_page", round(usable_s, 2))
-            assert _value(page, "A-comparison-trust") == "—"  # nothing simulated yet
+            assert _value(page, "A-comparison-trust_police") == "—"  # nothing simulated yet
 
             # Step: the week, the plotted values and the chart change.
             step = page.get_by_role("button", name="Step", exact=True)
@@ -176,12 +181,14 @@ def test_page_steps_controls_and_plots(app_url, tmp_path, record_property):
             second = _values(page)
             assert [second[f"A-comparison-{k}"] for k in METRICS] != [first[f"A-comparison-{k}"] for k in METRICS]
 
-            # A control: police weight to its maximum; shown at once, applied on Reset.
+            # A control (Mesa's slider, found by its label in the control table): police weight to
+            # its maximum; applied on Reset.
             expect(page.get_by_test_id("mix-A")).to_contain_text("police 40%")
-            thumb = page.locator(".sn-control-police [role=slider]")
+            thumb = page.get_by_role("slider", name=BY_NAME["police"].label, exact=True)
+            expect(thumb).to_have_attribute("aria-valuenow", "40")
             thumb.focus()
             thumb.press("End")
-            expect(page.locator(".sn-control-police")).to_contain_text(": 100")
+            expect(thumb).to_have_attribute("aria-valuenow", "100")
             page.get_by_role("button", name="Reset").click()
             expect(week).to_contain_text("Week 0 of 261")
             expect(page.get_by_test_id("mix-A")).to_contain_text("police 62% · social 22% · community 16%")

@@ -5,15 +5,20 @@ scale and checks every fitted and structural target against its acceptance band,
 moment definitions as the fit report.
 """
 
-from pathlib import Path
+import importlib
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from sn_sim import load_scenario, run
 from sn_sim.calibration.calibrate import RANGE_PULL, loss
 from sn_sim.calibration.targets import Target, load_targets, period_window, simulated_moments
+from sn_sim.cli import main
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+from mini import mini_scenario
+
+cal = importlib.import_module("sn_sim.calibration.calibrate")  # the package binds `calibrate` to the function
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +26,7 @@ def moments():
     # The calibration's own conditions (seed 2024, scale 0.1, one replicate of common random
     # numbers): a regression guard that the committed defaults still reproduce the targets with
     # the model code as it is. docs/calibration/fit_report.md shows the spread over 10 replicates.
-    scenario = load_scenario(SCENARIOS / "lima_culture_points.toml", ["population.scale=0.1"])
+    scenario = load_scenario("lima_culture_points", ["population.scale=0.1"])
     results = run(scenario, seed=2024, replicates=1)
     m = simulated_moments(results.panel, scenario)
     return m.groupby("id")["simulated"].mean()
@@ -70,3 +75,91 @@ def test_period_windows_read_inei_semesters():
     assert period_window("2017-09..2018-02") == (dt.date(2017, 9, 1), dt.date(2018, 2, 28))
     assert period_window("2016") == (dt.date(2016, 1, 1), dt.date(2016, 12, 31))
     assert period_window("c. 2019") == (dt.date(2019, 1, 1), dt.date(2019, 12, 31))
+
+
+# --- The fit machinery, on the small shared scenario ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    d = tmp_path_factory.mktemp("calibration")
+    (d / "mini.toml").write_text(mini_scenario())
+    return d / "mini.toml"
+
+
+def test_moments_of_replicate_tasks_equal_one_multi_replicate_run(mini):
+    """Evaluations run one task per replicate: the moments are those of one run of all replicates."""
+    sc = load_scenario(mini)
+    whole = simulated_moments(run(sc, seed=5, replicates=2).panel, sc)
+    pd.testing.assert_frame_equal(cal.simulate(sc, 5, 2), whole)
+
+
+def test_fit_is_identical_on_1_and_2_workers(mini):
+    """Candidate points run on the experiment executors; where they run changes nothing."""
+    sc = load_scenario(mini)
+    kw = dict(seed=3, scale=0.01, maxiter=1, popsize=1, only=["offending_rate"], method="differential-evolution")
+    one = cal.calibrate(sc, workers=1, **kw)
+    two = cal.calibrate(sc, workers=2, **kw)
+    assert one.evaluations == two.evaluations == 10  # a population of 5, then one generation
+    assert one.x.tolist() == two.x.tolist() and one.fun == two.fun
+    assert one.overrides() == two.overrides()
+    lo, hi = one.free[0].bounds
+    assert lo <= one.x[0] <= hi
+    # The reported objective is the objective at the reported point.
+    targets = cal.fitted_targets(load_targets(), include_out_of_sample=True)
+    assert cal.objective(one.x, one.prior, one.free, targets, 3, 1) == one.fun
+
+
+def fake_calibrate(scenario, **kwargs):
+    """A calibration result without the search: every free parameter at its prior."""
+    free = [p for p in cal.load_free_parameters() if kwargs.get("only") is None or p.name in kwargs["only"]]
+    prior = cal.prior_scenario(scenario, cal.load_free_parameters())
+    x = np.array([cal._prior_value(prior, p) for p in free])
+    return cal.CalibrationResult(free=free, x=x, fun=1.5, evaluations=0, wall_s=0.0, seed=kwargs["seed"],
+                                 replicates=1, scale=kwargs["scale"], prior=prior)
+
+
+FAST = ["--report-replicates", "1", "--report-scale", "0.01", "--no-identifiability", "--workers", "1", "--quiet"]
+REPORT = ["fit.png", "fit_report.md", "fit_table.csv"]
+
+
+def test_cli_writes_one_output_directory_and_refuses_to_overwrite(mini, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", str(mini), "--report-only"] + FAST) == 0
+    out = tmp_path / "runs" / "calibration"  # the default: never a file inside the package
+    assert sorted(p.name for p in out.iterdir()) == REPORT
+    assert "Scenario `mini`" in (out / "fit_report.md").read_text()
+    stamp = (out / "fit_report.md").stat().st_mtime_ns
+    assert main(["calibrate", str(mini), "--report-only"] + FAST) == 2
+    assert "already exists (use --force to replace it)" in capsys.readouterr().err
+    assert (out / "fit_report.md").stat().st_mtime_ns == stamp
+    assert main(["calibrate", str(mini), "--report-only", "--params-out", "p.toml", "--out", "x"] + FAST) == 2
+    assert "--params-out: nothing to write with --report-only" in capsys.readouterr().err
+    assert main(["calibrate", str(mini), "--workers", "0", "--out", "x"]) == 2
+    assert "--workers: must be at least 1" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_cli_fit_writes_the_parameter_file_where_asked(mini, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cal, "calibrate", fake_calibrate)
+    shipped = tmp_path / "scenarios" / "parameters"
+    shipped.mkdir(parents=True)
+    (shipped / "calibrated.toml").write_text("# the shipped file\n")
+    docs = tmp_path / "docs" / "calibration"
+    args = ["calibrate", str(mini), "--out", str(tmp_path / "fit"), "--params-out", str(shipped / "calibrated.toml"),
+            "--report-dir", str(docs)] + FAST
+    # An existing parameter file is never replaced without --force, and the check comes first.
+    assert main(args) == 2
+    assert "calibrated.toml: --params-out: already exists (use --force to replace it)" in capsys.readouterr().err
+    assert not (tmp_path / "fit").exists() and not docs.exists()
+    assert main(args + ["--force"]) == 0
+    written = (tmp_path / "fit" / "calibrated.toml").read_text()
+    assert written.startswith("# Calibrated parameters, written by `sn-sim calibrate`")
+    assert "[crime]\noffending_rate = " in written
+    assert (shipped / "calibrated.toml").read_text() == written
+    assert sorted(p.name for p in docs.iterdir()) == REPORT
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["calibrated.toml"] + REPORT
+    # The parameter file is a scenario fragment the scenario can extend.
+    extended = tmp_path / "extended.toml"
+    extended.write_text(f'extends = "{mini}"\n' + written)
+    assert load_scenario(extended).crime.offending_rate == pytest.approx(load_scenario(mini).crime.offending_rate)

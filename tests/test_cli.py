@@ -22,7 +22,7 @@ PANEL_COLUMNS = [
     "property_offences", "homicides", "recorded_crimes", "victims", "arrests", "displaced_offences",
     "victimisation_12m", "trust_police", "insecurity", "reporting_rate", "youth", "youth_at_risk",
     "youth_in_gangs", "patrol_hours", "community_contacts", "intelligence_operations", "program_enrolments",
-    "collective_efficacy", "alcohol_consumption", "cost_usd", "cost_in_kind_usd",
+    "collective_efficacy", "alcohol_consumption", "cost_usd", "cost_in_kind_usd", "offences_per_1000_week",
 ]
 
 
@@ -307,7 +307,7 @@ def test_summary_is_printed_unless_quiet(tiny_path, tmp_path, capsys, tiny_scena
 
 @pytest.mark.parametrize("out_args", [["--out", "runs/national"], []], ids=["readme_quickstart", "default_out"])
 def test_runs_directory_of_a_fresh_checkout_is_usable(tiny_path, tmp_path, capsys, monkeypatch, out_args):
-    """Regression test for a fixed bug (sn_sim/results.py check_output_dir, sn_sim/cli.py cmd_run): the README's first command
+    """Regression test for a fixed bug (sn_sim/observe/storage.py check_output_dir, sn_sim/cli.py cmd_run): the README's first command
     is ``sn-sim run scenarios/national_rollout.toml --out runs/national`` and the default output is
     ``runs/<scenario name>``, but ``runs/`` is git-ignored and never created, so in a fresh
     checkout both fail with "parent directory runs does not exist"."""

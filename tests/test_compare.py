@@ -14,7 +14,7 @@ from sn_sim import api
 from sn_sim.cli import main
 from sn_sim.experiment import compare
 from sn_sim.experiment.compare import ratio_interval, t_interval
-from sn_sim.experiment.summaries import neighbourhood_aggregates, summarise_aggregates
+from sn_sim.observe.outcomes import neighbourhood_totals, summarise_totals
 from sn_sim.scenario import load_scenario
 
 from mini import mini_scenario
@@ -22,7 +22,7 @@ from mini import mini_scenario
 SCENARIO = mini_scenario("mix")
 NONE = 'extends = "mix.toml"\nname = "none"\n[strategy]\nrollout = []\n'
 POLICE = ('extends = "mix.toml"\nname = "police"\n[strategy.mix]\npolice = 1.0\nsocial = 0.0\ncommunity = 0.0\n')
-OUTCOMES = ["offences_per_1000", "victimisation_12m", "trust_police", "insecurity", "youth_in_gangs", "cost_usd",
+OUTCOMES = ["offences_per_1000_year", "victimisation_12m", "trust_police", "insecurity", "youth_in_gangs", "cost_usd",
             "total_cost_usd", "cost_per_offence_averted", "offences_averted"]
 
 
@@ -66,12 +66,12 @@ def test_effects_are_paired_differences_of_the_api_runs(folder, result):
     police = load_scenario(folder / "police.toml")
     reps = result.replicates.set_index(["scenario", "scope", "replicate", "outcome"])
     for r in range(3):
-        b = neighbourhood_aggregates(api.run_replicate(base, 7, r)[0], "2016-03-07")
-        p = neighbourhood_aggregates(api.run_replicate(police, 7, r)[0], "2016-03-07")
+        b = neighbourhood_totals(api.run_replicate(base, 7, r)[0], "2016-03-07")
+        p = neighbourhood_totals(api.run_replicate(police, 7, r)[0], "2016-03-07")
         treated = p["treated"].to_numpy()
         for scope, mask in (("all", None), ("treated", treated)):
-            sb, sp = summarise_aggregates(b, mask), summarise_aggregates(p, mask)
-            for key in ("offences_per_1000", "trust_police", "total_cost_usd"):
+            sb, sp = summarise_totals(b, mask), summarise_totals(p, mask)
+            for key in ("offences_per_1000_year", "trust_police", "total_cost_usd"):
                 row = reps.loc[("police", scope, r, key)]
                 assert row["value"] == sp[key] and row["base_value"] == sb[key]
                 assert row["effect"] == sp[key] - sb[key]
@@ -130,7 +130,7 @@ def test_save_writes_tables_and_plots(result, tmp_path):
                                  "ci_low", "ci_high"]
     md = (out / "effects.md").read_text()
     assert md.startswith("# Effects against none")
-    assert "| Trust in police (% / pp) |" in md and "Cost per offence averted (USD)" in md
+    assert "| Trust the police (% / pp) |" in md and "Cost per offence averted (USD)" in md
     m = json.loads((out / "manifest.json").read_text())
     assert m["seed"] == 7 and m["replicates"] == 3 and len(m["scenarios"]) == 3
     series = pd.read_parquet(out / "series.parquet")

@@ -16,11 +16,13 @@ import pytest
 
 from sn_sim.errors import SnSimError
 from sn_sim.evaluation import EvaluationError
+from sn_sim.evaluation.data import admin_data
 from sn_sim.evaluation.report import evaluate
 from sn_sim.evaluation.spillovers import block_spillovers, neighbourhood_spillovers
 from sn_sim.evaluation.survey import draw_survey
 from sn_sim.evaluation.twins import first_selection_week, run_twin, true_effects, twin_scenario
-from sn_sim.results import Results, load_results
+from sn_sim import Results, load_results, outcomes
+from sn_sim.observe.outcomes import WEEKS_PER_YEAR
 
 # Three districts x four neighbourhoods in two cities; cohorts of three in 2016 and 2017.
 TOML = textwrap.dedent(
@@ -155,9 +157,9 @@ def test_evaluate_writes_estimates_against_truth(evaluated):
         assert col in eff.columns
     att = eff[eff["term"] == "ATT"]
     assert set(att["replicate"]) == {0, 1}
-    admin = att[att["outcome"] == "recorded_crimes_per_1000"]
+    admin = att[att["outcome"] == "recorded_crimes_per_1000_year"]
     assert {"twfe", "did2s", "cs_notyet", "cs_never", "matched"} <= set(admin["estimator"])
-    assert {"victimisation", "reporting", "trust_police", "insecurity", "offences_per_1000"} <= set(att["outcome"])
+    assert {"victimisation", "reporting", "trust_police", "insecurity", "offences_per_1000_year"} <= set(att["outcome"])
     assert np.allclose(att["bias"], att["estimate"] - att["true_effect"])
     assert (att["ci_low"] <= att["estimate"]).all() and (att["estimate"] <= att["ci_high"]).all()
     assert att["true_effect"].notna().all()
@@ -207,12 +209,12 @@ def test_run_dir_twin_out_and_options(run_dir, evaluated, workdir):
     shutil.copytree(evaluated / "twin", copy / "twin")
     out = workdir / "elsewhere" / "eval"
     assert cli(["evaluate", str(copy), "--out", str(out), "--survey-size", "50", "--seed", "3", "--quiet",
-                "--no-plots", "--outcome", "trust_police", "recorded_crimes_per_1000"]) == 0
+                "--no-plots", "--outcome", "trust_police", "recorded_crimes_per_1000_year"]) == 0
     meta = json.loads((out / "evaluation.json").read_text())
     assert meta["twin_source"] == "run_dir/twin" and meta["survey_seed"] == 3
     assert not (out / "twin").exists()  # the run's own twin is not copied
     eff = pd.read_csv(out / "effects.csv")
-    assert set(eff["outcome"]) == {"trust_police", "recorded_crimes_per_1000"}
+    assert set(eff["outcome"]) == {"trust_police", "recorded_crimes_per_1000_year"}
     survey = pd.read_csv(out / "survey.csv")
     assert (survey["respondents"] == 50).all()
     assert not (out / "event_study.png").exists()
@@ -245,11 +247,33 @@ def test_bad_inputs_are_one_line_errors(run_dir, workdir, results, capsys):
 
 
 def test_python_api_on_results_writes_nothing(results, twin):
-    ev = evaluate(results, twin=twin, outcomes=["recorded_crimes_per_1000"], survey_size=100, seed=1)
+    ev = evaluate(results, twin=twin, outcomes=["recorded_crimes_per_1000_year"], survey_size=100, seed=1)
     assert ev.out is None and ev.metadata["twin_source"] == "given"
-    assert set(ev.effects["outcome"]) == {"recorded_crimes_per_1000"}
+    assert set(ev.effects["outcome"]) == {"recorded_crimes_per_1000_year"}
     with pytest.raises(EvaluationError, match="--outcome"):
         evaluate(results, twin=twin, outcomes=["nonsense"])
+    with pytest.raises(EvaluationError, match="renamed 'offences_per_1000_year'"):
+        evaluate(results, twin=twin, outcomes=["offences_per_1000"])
+
+
+def test_admin_rates_are_the_registry_outcomes(results, twin):
+    """One name, one meaning: the administrative panel's offences_per_1000_year over a period is
+    the registry's outcome over that period's neighbourhood-weeks."""
+    admin = admin_data(results, twin, "year")
+    p = results.panel[(results.panel["replicate"] == 0) & (pd.to_datetime(results.panel["date"]).dt.year == 2016)]
+    totals = outcomes.neighbourhood_totals(p, names=["offences_per_1000_year"])
+    expected = [outcomes.summarise_totals(totals, totals.index == h, names=["offences_per_1000_year"])[
+        "offences_per_1000_year"] for h in totals.index]
+    got = admin[(admin["replicate"] == 0) & (admin["time"] == 2016)].sort_values("neighbourhood")
+    assert np.allclose(got["offences_per_1000_year"], expected)
+    # Recorded crime: the same definition with recorded crimes as numerator; true effects: run minus twin.
+    def recorded_rate(panel):
+        g = panel.groupby("neighbourhood")[["recorded_crimes", "population"]].sum()
+        return (1000 * outcomes.WEEKS_PER_YEAR * g["recorded_crimes"] / g["population"]).to_numpy()
+
+    q = twin.panel[(twin.panel["replicate"] == 0) & (pd.to_datetime(twin.panel["date"]).dt.year == 2016)]
+    assert np.allclose(got["recorded_crimes_per_1000_year"], recorded_rate(p))
+    assert np.allclose(got["tau_recorded_crimes_per_1000_year"], recorded_rate(p) - recorded_rate(q))
 
 
 # --- the survey --------------------------------------------------------------------------------------
@@ -302,15 +326,15 @@ def test_spillover_sign_convention(results):
         key = list(zip(panel["replicate"], panel["neighbourhood"]))
         mask = np.array([k in adjacent for k in key])
         panel.loc[mask, "offences"] += shift
-        panel.loc[mask, "offences_per_1000"] = 1000 * panel.loc[mask, "offences"] / panel.loc[mask, "population"]
+        panel.loc[mask, "offences_per_1000_week"] = 1000 * panel.loc[mask, "offences"] / panel.loc[mask, "population"]
         blocks = results.blocks.copy()
         bkey = list(zip(blocks["replicate"], blocks["neighbourhood"]))
         blocks.loc[np.array([k in adjacent for k in bkey]), "offences"] += shift
         fake_twin = Results(panel=panel, blocks=blocks, manifest=results.manifest, neighbourhoods=nb)
-        sp = neighbourhood_spillovers(results, fake_twin, outcomes=("offences_per_1000",))
+        sp = neighbourhood_spillovers(results, fake_twin, outcomes=("offences_per_1000_year",))
         row = sp[sp["group"] == "adjacent_untreated"]
         assert (np.sign(row["effect"]) == sign).all() and set(row["interpretation"]) == {word}
-        per_1000_year = -shift * 52 * 1000 / panel.loc[mask, "population"].mean()
+        per_1000_year = -shift * WEEKS_PER_YEAR * 1000 / panel.loc[mask, "population"].mean()
         assert row["effect"].mean() == pytest.approx(per_1000_year, rel=0.05)
         bs = block_spillovers(results, fake_twin)
         border = bs[bs["group"] == "border_blocks_facing_intervened"]

@@ -79,7 +79,7 @@ def test_same_outcomes_on_every_executor(cluster):
 def test_run_task_is_the_api(folder):
     """A task's summary equals the API's run of the same scenario, seed and replicate."""
     from sn_sim import api
-    from sn_sim.experiment.summaries import summarise
+    from sn_sim.observe.outcomes import summarise
 
     sc = load_scenario(folder / "mini.toml")
     task = RunTask(scenario=sc.to_dict(), seed=3, replicate=1, post_start="2016-03-07")

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from sn_sim.api import run
-from sn_sim.population import Residents
+from sn_sim.world.residents import Residents
 from sn_sim.scenario import load_scenario
-from sn_sim.strategy import STAGES
+from sn_sim import STAGES
 
 from conftest import TINY_NEIGHBOURHOODS, TINY_ROLLOUT, make_model, write_scenario
 
@@ -205,7 +205,7 @@ def _budget_scenario(tmp_path, calendar, extra=""):
 
 
 def test_budget_cap_holds_in_a_year_with_53_week_starts(tmp_path):
-    """Regression test for a fixed bug (sn_sim/strategy.py weekly_effort): the weekly cap is usd_per_year / ISO-weeks-in-year
+    """Regression test for a fixed bug (sn_sim/processes/strategy.py Ministry.weekly_effort): the weekly cap is usd_per_year / ISO-weeks-in-year
     (52 for 2018), but the model books every week that *starts* in 2018 to 2018, and 53 Mondays do.
     With the cap binding, 2018 spending is 53/52 of the budget (about +1.9 %)."""
     cheap = textwrap.dedent("""\
@@ -225,7 +225,7 @@ def test_budget_cap_holds_in_a_year_with_53_week_starts(tmp_path):
 
 
 def test_budget_cap_holds_when_lumpy_purchases_carry_over(tmp_path):
-    """Regression test for a fixed bug (sn_sim/strategy.py weekly_effort): the cap limits each week's *allocation*, but money
+    """Regression test for a fixed bug (sn_sim/processes/strategy.py Ministry.weekly_effort): the cap limits each week's *allocation*, but money
     not yet spent carries over to the next year and is spent there on top of that year's full
     allocation. With 60,000-USD operations and a 100,000-USD cap, 2017 buys two operations
     (120,000 USD)."""
@@ -258,7 +258,7 @@ def test_blocks_table_has_every_block_of_every_year(tiny_results, tiny_scenario)
 
 
 def test_block_offences_add_up_to_panel_offences(tiny_results):
-    """Regression test for a fixed bug (sn_sim/model.py + results.py): ``blocks.offences_year`` is not cleared at the end of
+    """Regression test for a fixed bug (sn_sim/model.py + observe/recorder.py): ``blocks.offences_year`` is not cleared at the end of
     the burn-in, so the first year's block counts include the unrecorded burn-in weeks and
     exceed the panel's offences for that year (by ~100 % with the default 52-week burn-in)."""
     p, b = tiny_results.panel, tiny_results.blocks
@@ -270,7 +270,7 @@ def test_block_offences_add_up_to_panel_offences(tiny_results):
 
 
 def test_displaced_offences_do_not_depend_on_the_scale(tiny_path):
-    """Regression test for a fixed bug (sn_sim/crime.py weekly_offences): every flow in the tally is in inhabitant units
+    """Regression test for a fixed bug (sn_sim/processes/crime.py draw_offences): every flow in the tally is in inhabitant units
     (agents / scale) except ``displaced``, which adds raw agent counts. The displaced share of
     offences is therefore proportional to ``population.scale`` instead of scale-free."""
     shares = {}

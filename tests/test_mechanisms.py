@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sn_sim import community, crime, police, youth
+from sn_sim.processes import community, crime, police, youth
 from sn_sim.api import run
-from sn_sim.population import GANG_INVOLVED, NO_PROGRAM
+from sn_sim.world.residents import GANG_INVOLVED, NO_PROGRAM
 from sn_sim.scenario import load_scenario
 
 from conftest import make_model
@@ -31,11 +31,11 @@ def test_deterrence_rises_with_patrol_hours_at_the_block(quiet_scenario):
     m.blocks.patrol_hours[:] = 0.0
     h, b = 2, 2 * m.geo.cols + 4  # an interior block of neighbourhood 2
     other = m.geo.n - 1
-    base_other = crime.deterrence(m)[other].copy()
+    base_other = crime.deterrence(m.world)[other].copy()
     values = []
     for hours in [0.0, 5.0, 20.0, 80.0, 320.0, 5000.0]:
         m.blocks.patrol_hours[h, b] = hours
-        d = crime.deterrence(m)
+        d = crime.deterrence(m.world)
         values.append(d[h, b])
         assert np.all((d >= 0) & (d <= 1))
         np.testing.assert_array_equal(d[other], base_other)  # patrol elsewhere changes nothing here
@@ -45,10 +45,10 @@ def test_deterrence_rises_with_patrol_hours_at_the_block(quiet_scenario):
 def test_patrol_diffuses_to_adjacent_blocks_but_less(quiet_scenario):
     m = make_model(quiet_scenario, seed=1)
     m.blocks.patrol_hours[:] = 0.0
-    before = crime.deterrence(m)
+    before = crime.deterrence(m.world)
     h, b = 2, 2 * m.geo.cols + 4
     m.blocks.patrol_hours[h, b] = 100.0
-    gain = crime.deterrence(m) - before
+    gain = crime.deterrence(m.world) - before
     adjacent = b + 1  # same row, next column
     far = 5 * m.geo.cols + 9  # several blocks away
     assert gain[h, b] > gain[h, adjacent] > 0
@@ -63,22 +63,22 @@ def _offences_at_hot_blocks(scenario, seed, extra_hours, monkeypatch):
     local = np.argmax(m.blocks.attractiveness, axis=1)
     target = np.arange(m.geo.n) * B + local
     counts = {"target": 0, "all": 0}
-    real_allocate, real_offences = police.allocate_patrol, crime.weekly_offences
+    real_allocate, real_offences = police.allocate_patrol, crime.draw_offences
 
-    def allocate(model, hours):
-        real_allocate(model, hours)
+    def allocate(world, hours):
+        real_allocate(world, hours)
         if extra_hours:
-            model.blocks.patrol_hours[np.arange(model.geo.n), local] += extra_hours
+            world.blocks.patrol_hours[np.arange(world.geo.n), local] += extra_hours
 
-    def offences(model):
-        o = real_offences(model)
+    def offences(world):
+        o = real_offences(world)
         counts["target"] += int(np.isin(o.block, target).sum())
         counts["all"] += int(o.block.size)
         return o
 
     with monkeypatch.context() as mp:
         mp.setattr(police, "allocate_patrol", allocate)
-        mp.setattr(crime, "weekly_offences", offences)
+        mp.setattr(crime, "draw_offences", offences)
         m.run()
     return counts["target"], counts["all"]
 
@@ -105,8 +105,8 @@ def _offences_with_trust(scenario, level: float, weeks: int = 15, seed: int = 4)
     m.residents.trust[:] = np.float32(level)
     out = []
     for _ in range(weeks):
-        out.append(crime.weekly_offences(m))
-        m.week += 1
+        out.append(crime.draw_offences(m.world))
+        m.world.clock.week += 1
     return (np.concatenate([o.victim for o in out]), np.concatenate([o.reported for o in out]),
             np.concatenate([o.violent for o in out]))
 
@@ -130,8 +130,8 @@ def test_reporting_rises_with_trust_within_a_population(quiet_scenario):
     m.residents.trust[:] = np.where(high, 0.95, 0.05).astype(np.float32)
     victims, reported = [], []
     for _ in range(25):
-        o = crime.weekly_offences(m)
-        m.week += 1
+        o = crime.draw_offences(m.world)
+        m.world.clock.week += 1
         victims.append(o.victim)
         reported.append(o.reported)
     v, rep = np.concatenate(victims), np.concatenate(reported)
@@ -140,7 +140,7 @@ def test_reporting_rises_with_trust_within_a_population(quiet_scenario):
 
 
 def test_population_with_higher_trust_reports_more_over_a_run(tiny_path):
-    """Regression test for a fixed bug (sn_sim/crime.py weekly_offences): the reporting logit is centred on the mean of the
+    """Regression test for a fixed bug (sn_sim/processes/crime.py draw_offences): the reporting logit is centred on the mean of the
     scenario's *own* initial trust distribution (``mean_trust = a / (a + b)``), so shifting
     ``trust.initial_a/b`` moves the reference with it and a population that trusts the police far
     more reports no more often. A scenario with ~97 % trusting residents should report more than
@@ -160,15 +160,17 @@ def test_population_with_higher_trust_reports_more_over_a_run(tiny_path):
 
 def _enrol_and_run(scenario, program="labour", n=40, dose=4, steps=None, seed=2):
     m = make_model(scenario, seed)
-    progs = m.programs
+    progs = m.programs.enrolments
     pid = progs.names.index(program)
-    got = progs.enrol(0, pid, n, "youth", dose, m.stream("programs"))
+    got = progs.enrol(0, pid, n, "youth", dose, m.world.random.stream("programs"))
     assert got > 10
     who = progs.enrolled.copy()
     r = m.residents
+    m.offending.refresh_propensity()  # propensity as the offending process will next see it
     before = (r.risk[who].copy(), r.propensity[who].copy())
     for _ in range(dose if steps is None else steps):
-        progs.step()
+        progs.progress()
+    m.offending.refresh_propensity()  # propensity is derived: the offending process recomputes it
     return m, who, before
 
 
@@ -205,8 +207,8 @@ def test_program_effect_waits_for_its_lag(quiet_scenario):
     m, who, (risk0, _) = _enrol_and_run(s)
     np.testing.assert_array_equal(m.residents.risk[who], risk0)  # completed, effect not yet due
     for _ in range(3):
-        m.week += 1
-        m.programs.step()
+        m.world.clock.week += 1
+        m.programs.enrolments.progress()
     np.testing.assert_allclose(m.residents.risk[who], risk0 * 0.8, rtol=1e-5)
 
 
@@ -216,27 +218,27 @@ def test_program_effect_waits_for_its_lag(quiet_scenario):
 def test_alcohol_control_lowers_consumption_which_then_recovers(quiet_scenario):
     m = make_model(quiet_scenario, seed=3)
     n = m.geo.n
-    assert np.allclose(m.state.alcohol, 1.0)
+    assert np.allclose(m.places.alcohol, 1.0)
     ops = np.zeros(n)
     ops[0] = 3
     for _ in range(4):
-        community.alcohol_control(m, ops)
-    assert m.state.alcohol[0] < 0.5
-    assert np.allclose(m.state.alcohol[1:], 1.0)
+        community.alcohol_control(m.world, ops)
+    assert m.places.alcohol[0] < 0.5
+    assert np.allclose(m.places.alcohol[1:], 1.0)
     path = []
     for _ in range(30):
-        community.alcohol_control(m, np.zeros(n))
-        path.append(m.state.alcohol[0])
+        community.alcohol_control(m.world, np.zeros(n))
+        path.append(m.places.alcohol[0])
     assert all(b > a for a, b in zip(path, path[1:])) and path[-1] < 1.0
 
 
 def _violent_with_alcohol(scenario, level: float, weeks: int = 20, seed: int = 6):
     m = make_model(scenario, seed)
-    m.state.alcohol[:] = level
+    m.places.alcohol[:] = level
     out = []
     for _ in range(weeks):
-        out.append(crime.weekly_offences(m))
-        m.week += 1
+        out.append(crime.draw_offences(m.world))
+        m.world.clock.week += 1
     return np.concatenate([o.block for o in out]), np.concatenate([o.violent for o in out])
 
 
@@ -276,8 +278,8 @@ def test_community_contacts_move_trust_with_implementation_quality(quiet_scenari
     before = r.trust.copy()
     contacts = np.zeros(m.geo.n)
     contacts[0] = 20_000  # inhabitant units: ~1,000 contacts at 5 % scale
-    police.community_contacts(m, contacts)
-    sl = m.layout.neighbourhood_slice(0)
+    police.community_contacts(m.world, contacts)
+    sl = m.world.layout.neighbourhood_slice(0)
     change = (r.trust - before)[sl]
     assert direction * change.mean() > 0.005
     assert np.all(direction * change >= 0)  # nobody moves the wrong way
@@ -286,7 +288,7 @@ def test_community_contacts_move_trust_with_implementation_quality(quiet_scenari
 
 def _free_involved(m):
     r = m.residents
-    mask = (r.gang == GANG_INVOLVED) & (r.released_week <= m.week)
+    mask = (r.gang == GANG_INVOLVED) & (r.released_week <= m.world.clock.week)
     return np.bincount(r.neighbourhood[mask], minlength=m.geo.n)
 
 
@@ -302,25 +304,26 @@ def test_intelligence_operations_reduce_gang_members_at_large(quiet_scenario):
     assert before.sum() >= 30
     ops = np.zeros(m.geo.n)
     ops[: m.geo.n // 2] = 2
-    police.intelligence_operations(m, ops)
+    m.world.tally.reset()  # count this operation's arrests only
+    police.intelligence_operations(m.world, ops)
     after = _free_involved(m)
     hit = ops > 0
     assert after[hit].sum() < 0.8 * before[hit].sum()
     np.testing.assert_array_equal(after[~hit], before[~hit])
-    assert m.tally.arrests[hit].sum() > 0 and m.tally.operations[hit].sum() == ops.sum()
+    assert m.world.tally.arrests[hit].sum() > 0 and m.world.tally.operations[hit].sum() == ops.sum()
 
 
 def test_jailed_gang_members_stop_counting_for_peer_influence(quiet_scenario):
-    """Regression test for a fixed bug (sn_sim/youth.py gang_share): its docstring says the peer-influence gang share counts
+    """Regression test for a fixed bug (sn_sim/processes/youth.py gang_share): its docstring says the peer-influence gang share counts
     free youth only, but it counts incarcerated gang members too. Jailing every gang member
     therefore leaves the peer pressure on the remaining youth unchanged."""
     s = _with(quiet_scenario, **{"youth.initial_involved": 0.2, "police.operation_removal": 1.0,
                                  "reporting.conviction": 1.0})
     m = make_model(s, seed=8)
-    before = youth.gang_share(m)
-    police.intelligence_operations(m, np.ones(m.geo.n))
+    before = youth.gang_share(m.world)
+    police.intelligence_operations(m.world, np.ones(m.geo.n))
     assert _free_involved(m).sum() == 0  # premise: everyone involved is now in prison
-    after = youth.gang_share(m)
+    after = youth.gang_share(m.world)
     assert np.all(after < before), (before, after)
 
 

@@ -28,7 +28,7 @@ SWEEP = textwrap.dedent(
     "crime.offending_rate" = {{min = 0.02, max = 0.06}}
     "trust.relaxation" = {{min = 0.0, max = 0.02}}
     [outputs]
-    summaries = ["offences_per_1000_all", "trust_police_all", "trust_police_treated"]
+    summaries = ["offences_per_1000_year_all", "trust_police_all", "trust_police_treated"]
     """
 )
 
@@ -48,11 +48,11 @@ def sweeps(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_sobol_indices_rank_the_driver(sweeps, tmp_path):
-    res = sensitivity(sweeps["sobol"], ["offences_per_1000_all", "trust_police_all"])
+    res = sensitivity(sweeps["sobol"], ["offences_per_1000_year_all", "trust_police_all"])
     idx = res.indices
     assert list(idx.columns) == ["output", "parameter", "S1", "S1_conf", "ST", "ST_conf"]
     assert len(idx) == 4 and res.points == 8 * (2 + 2)
-    crime = idx[idx["output"] == "offences_per_1000_all"].set_index("parameter")
+    crime = idx[idx["output"] == "offences_per_1000_year_all"].set_index("parameter")
     assert crime.loc["crime.offending_rate", "ST"] > crime.loc["trust.relaxation", "ST"]
     assert crime.loc["crime.offending_rate", "ST"] > 0.5 and crime.loc["trust.relaxation", "ST"] < 0.05
     assert np.isfinite(idx[["S1", "ST", "S1_conf", "ST_conf"]].to_numpy()).all()
@@ -62,7 +62,7 @@ def test_sobol_indices_rank_the_driver(sweeps, tmp_path):
 
 
 def test_morris_indices(sweeps):
-    res = sensitivity(sweeps["morris"], "offences_per_1000_all")
+    res = sensitivity(sweeps["morris"], "offences_per_1000_year_all")
     idx = res.indices.set_index("parameter")
     assert list(res.indices.columns) == ["output", "parameter", "mu", "mu_star", "mu_star_conf", "sigma"]
     assert res.points == 3 * (2 + 1)
@@ -70,7 +70,7 @@ def test_morris_indices(sweeps):
 
 
 def test_cli_sensitivity(sweeps, capsys):
-    code = main(["sensitivity", str(sweeps["sobol"]), "--output", "offences_per_1000_all",
+    code = main(["sensitivity", str(sweeps["sobol"]), "--output", "offences_per_1000_year_all",
                  "--output", "trust_police_all"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -80,7 +80,7 @@ def test_cli_sensitivity(sweeps, capsys):
 
 
 @pytest.mark.parametrize("which,args,expected", [
-    ("morris", ["--output", "offences_per_1000_all", "--method", "sobol"],
+    ("morris", ["--output", "offences_per_1000_year_all", "--method", "sobol"],
      "sobol indices need a sweep with design = \"sobol\" (this sweep used morris)"),
     ("sobol", ["--output", "crime"], "unknown output 'crime'"),
 ])
@@ -97,6 +97,6 @@ def test_incomplete_sweeps_and_other_designs_are_refused(sweeps, tmp_path):
     shutil.copytree(sweeps["sobol"], partial)
     (partial / "runs" / "run-000003.parquet").unlink()
     with pytest.raises(SnSimError, match="1 of 32 points have no finished run"):
-        sensitivity(partial, "offences_per_1000_all")
+        sensitivity(partial, "offences_per_1000_year_all")
     with pytest.raises(SnSimError, match="not a sweep directory"):
-        sensitivity(tmp_path, "offences_per_1000_all")
+        sensitivity(tmp_path, "offences_per_1000_year_all")

@@ -18,7 +18,7 @@ import pytest
 from sn_sim import api
 from sn_sim.cli import main
 from sn_sim.experiment import load_failures, load_sweep, plan_sweep, query, run_sweep
-from sn_sim.experiment.summaries import summarise
+from sn_sim.observe.outcomes import summarise
 from sn_sim.scenario import load_scenario
 
 from mini import mini_scenario
@@ -43,13 +43,13 @@ GRID = textwrap.dedent(
     "strategy.mix.community" = "(1 - strategy.mix.police) * 0.25 / 0.6"
 
     [outputs]
-    summaries = ["offences_per_1000_all", "trust_police_all", "cost_usd_all", "offences_per_1000_treated"]
+    summaries = ["offences_per_1000_year_all", "trust_police_all", "cost_usd_all", "offences_per_1000_year_treated"]
     """
 )
 
 VALUES = ["run", "point", "replicate", "seed", "strategy.mix.police", "police.extra_officers",
-          "strategy.mix.social", "strategy.mix.community", "offences_per_1000_all", "trust_police_all",
-          "cost_usd_all", "offences_per_1000_treated"]
+          "strategy.mix.social", "strategy.mix.community", "offences_per_1000_year_all", "trust_police_all",
+          "cost_usd_all", "offences_per_1000_year_treated"]
 
 
 def results(frame: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ def register(sub) -> None:
         "app", help="interactive page in the browser: move the policy mix, watch crime and trust (Mesa SolaraViz)",
         description="Serve the interactive page (needs the app extra: pip install -e \".[app]\").")
     p.add_argument("scenario", nargs="?", default=None,
-                   help="scenario TOML file (default: the packaged scenarios/national_rollout.toml)")
+                   help="scenario TOML file or shipped scenario name (default: national_rollout)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--scale", type=float, default=None, metavar="K",
@@ -40,10 +40,11 @@ def register(sub) -> None:
 
 
 def _check(args) -> tuple[str, float]:
-    """Validate everything the page will need; return (scenario path, scale)."""
+    """Validate everything the page will need; return (scenario, scale): the scenario as an
+    absolute path for a file, or the name of a shipped scenario."""
     from sn_sim.app.model import DEFAULT_SCALE, DEFAULT_SCENARIO, load_base
 
-    path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
+    scenario = args.scenario or DEFAULT_SCENARIO
     scale = DEFAULT_SCALE if args.scale is None else args.scale
     if not (0 < scale <= 1):
         raise SnSimError(f"--scale: must be in (0, 1] (got {scale:g})")
@@ -51,13 +52,13 @@ def _check(args) -> tuple[str, float]:
         raise SnSimError(f"--port: must be 0-65535 (got {args.port})")
     if args.seed < 0:
         raise SnSimError(f"--seed: must be non-negative (got {args.seed})")
-    load_base(path, [*args.overrides, f"population.scale={scale}"])  # ScenarioError -> one line, exit 2
+    load_base(scenario, args.overrides, scale=scale)  # ScenarioError -> one line, exit 2
     try:
         import mesa.visualization  # noqa: F401
         import solara  # noqa: F401
     except ImportError as exc:
         raise SnSimError(f"app: needs the app extra ({exc.name} is missing): pip install -e \".[app]\"") from None
-    return str(path.resolve()), scale
+    return (str(Path(scenario).resolve()) if Path(scenario).is_file() else scenario), scale
 
 
 def _bindable_port(host: str, port: int) -> int:

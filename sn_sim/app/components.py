@@ -2,7 +2,8 @@
 
 - ``Summary``: the week, the two mixes actually running, the shared settings, jump buttons and a
   table of the latest plotted values (cells carry ``data-testid`` so a browser test can read them).
-- ``TimeSeries``: offences, victimisation, trust, insecurity and gang-involved youth, treated
+- ``TimeSeries``: the plotted outcomes of the registry (offences, victimisation, trust,
+  insecurity, gang-involved share of youth; titles and units from ``outcomes.OUTCOMES``), treated
   against never-treated (or designated controls), mix A solid/dashed blue, mix B orange.
 - ``BlockMap``: the block grid of a chosen neighbourhood -- offences this year, this week's patrol
   hours, public-space condition with recovered blocks marked -- for both mixes.
@@ -29,9 +30,9 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
 
-from sn_sim.app.model import GROUPS, METRICS, AppModel, stage_counts  # noqa: E402
-from sn_sim.geography import block_layer  # noqa: E402
-from sn_sim.strategy import STAGES  # noqa: E402
+from sn_sim import STAGES, block_layer  # noqa: E402
+from sn_sim.app.model import GROUPS, PLOTTED, WINDOW_WEEKS, AppModel, stage_counts  # noqa: E402
+from sn_sim.observe import outcomes  # noqa: E402
 
 COLOURS = {"A": "#1f77b4", "B": "#ff7f0e"}
 STAGE_COLOURS = {"planning": "#c7c7c7", "execution": "#2ca02c", "consolidation": "#17becf", "evaluation": "#9467bd"}
@@ -55,19 +56,37 @@ def _Chart(png: bytes, max_width: int, testid: str):
         solara.Image(png, width="100%")
 
 
-def _fmt(metric: str, value: float) -> str:
+def shown(name: str, value):
+    """An outcome's value (a number or an array) as the page shows it: shares in %."""
+    return 100 * value if outcomes.get(name).percent else value
+
+
+def title(name: str) -> str:
+    """A plotted outcome's title, from the registry (label, then unit or population)."""
+    o = outcomes.get(name)
+    if o.percent:
+        return f"{o.label}\n(% of {o.population})"
+    notes = [o.unit] if o.unit.lower() != o.label.lower() else []
+    if o.over_time == "sum" and WINDOW_WEEKS > 1:
+        notes.append(f"trailing {WINDOW_WEEKS}-week window")
+    return f"{o.label}\n({', '.join(notes)})" if notes else o.label
+
+
+def _fmt(name: str, value: float, sign: str = "") -> str:
+    """One decimal; shares as % (differences of shares in percentage points)."""
     if value is None or not math.isfinite(value):
         return "—"
-    return METRICS[metric][1].format(value)
+    text = f"{shown(name, value):{sign},.1f}"
+    if sign and float(text.replace(",", "")) == 0:
+        text = text.lstrip("+-")
+    if outcomes.get(name).percent:
+        text += " pt" if sign else "%"
+    return text
 
 
-def _fmt_diff(metric: str, diff: float) -> str:
-    """A − B in the metric's unit (percentages as percentage points); no sign on a zero."""
-    if diff is None or not math.isfinite(diff):
-        return "—"
-    text = METRICS[metric][1].replace("{:", "{:+").format(diff).replace("%", " pt")
-    number = text.split()[0].rstrip("%")
-    return text.lstrip("+-") if float(number) == 0 else text
+def _fmt_diff(name: str, diff: float) -> str:
+    """A − B in the outcome's unit (shares in percentage points); no sign on a zero."""
+    return _fmt(name, diff, sign="+")
 
 
 def _cell(text: str, testid: str | None = None, header: bool = False, style: str = ""):
@@ -127,9 +146,9 @@ def Summary(model: AppModel):
                     _cell(f"B {comp}", header=True, style=f"color: {COLOURS['B']}")
                     _cell("A − B, treated", header=True)
             with solara.v.Html(tag="tbody"):
-                for key, (title, _) in METRICS.items():
+                for key in PLOTTED:
                     with solara.v.Html(tag="tr"):
-                        _cell(title)
+                        _cell(title(key).replace("\n", " "))
                         for mix in ("A", "B"):
                             for group in ("treated", "comparison"):
                                 _cell(_fmt(key, latest[mix][group][key]), f"value-{mix}-{group}-{key}")
@@ -142,7 +161,7 @@ def Summary(model: AppModel):
 
 def _years(m: AppModel) -> np.ndarray:
     """Week index -> decimal year (cheaper to draw than dates)."""
-    start = m.runs["A"].start
+    start = m.start
     return start.year + (start.timetuple().tm_yday - 1) / 365.25 + np.arange(m.n_weeks) * 7 / 365.25
 
 
@@ -172,12 +191,12 @@ class TimeSeriesFigure:
         mixes = ["A"] if m.twins_identical else ["B", "A"]  # A drawn on top
         launches = [(year, _decimal_year(launch)) for year, launch in m.launch_dates()]
         self.lines = {}
-        for ax, (key, (title, _)) in zip(axes, METRICS.items()):
+        for ax, key in zip(axes, PLOTTED):
             for mix in mixes:
                 for g, style in (("treated", "-"), ("comparison", "--")):
                     (self.lines[mix, g, key],) = ax.plot([], [], style, color=COLOURS[mix],
                                                          lw=1.4 if g == "treated" else 1.1)
-            ax.set_title(title, fontsize=9)
+            ax.set_title(title(key), fontsize=8.5)
             _year_axis(ax, self.x)
             for _, t in launches:
                 ax.axvline(t, color="#999", lw=0.7, ls=":")
@@ -201,7 +220,7 @@ class TimeSeriesFigure:
         series = m.series(self.group)
         w = max(min(m.week, m.n_weeks), 0)
         for (mix, g, key), line in self.lines.items():
-            line.set_data(self.x[:w], series[mix][g][key])
+            line.set_data(self.x[:w], shown(key, series[mix][g][key]))
         for ax in self.axes[:5]:
             ax.relim()
             ax.autoscale_view(scalex=False)
@@ -235,7 +254,7 @@ def resolve_neighbourhood(m: AppModel, choice: str) -> int:
     names = m.geo.names
     if choice in names:
         return names.index(choice)
-    st = m.runs["A"].state
+    st = m.runs["A"].places
     treated = np.flatnonzero(st.cohort_year > 0)
     if treated.size:
         return int(treated[np.argmin(st.launch_week[treated])])
@@ -243,7 +262,7 @@ def resolve_neighbourhood(m: AppModel, choice: str) -> int:
 
 
 def describe(m: AppModel, h: int, mix: str) -> str:
-    st = m.runs[mix].state
+    st = m.runs[mix].places
     if st.cohort_year[h] > 0:
         return f"mix {mix}: cohort {int(st.cohort_year[h])}, {STAGES[st.stage[h]]}"
     if st.is_control[h]:
@@ -282,7 +301,7 @@ class BlockMapFigure:
         r, geo, h = m.runs[mix], m.geo, self.h
         b = r.blocks
         return (
-            block_layer(b.offences_year / r.params.population.scale, geo, h, "offences_year").data,
+            block_layer(b.offences_year / r.spec.population.scale, geo, h, "offences_year").data,
             block_layer(b.patrol_hours, geo, h, "patrol_hours").data,
             block_layer(b.space_condition, geo, h, "space_condition").data,
             block_layer(b.recovered, geo, h, "recovered").data.astype(bool),
@@ -380,7 +399,7 @@ def StageTimeline(model: AppModel):
     png = solara.use_memo(lambda: figure.render(m), [figure, m.week])
     parts = []
     for mix in (["A"] if m.twins_identical else ["A", "B"]):
-        st = m.runs[mix].state
+        st = m.runs[mix].places
         n = np.bincount(st.stage, minlength=5)
         parts.append(f"mix {mix}: " + ", ".join(f"{n[i]} {STAGES[i]}" for i in range(1, 5)))
     with solara.Card(style={"width": "100%"}):

@@ -1,8 +1,9 @@
 """The app-facing model: two twin runs of the Safe Neighborhood model driven by the page's controls.
 
 ``AppModel`` is the Mesa model the SolaraViz page steps and resets. Its keyword arguments are the
-page's controls (Mesa re-instantiates the class with them on Reset); it turns them into scenario
-overrides and runs two ``SafeNeighbourhoodModel`` twins on the same seed:
+page's controls (:data:`sn_sim.app.controls.CONTROLS`; Mesa re-instantiates the class with them on
+Reset); it turns them into scenario overrides and runs two ``SafeNeighbourhoodModel`` twins on the
+same seed:
 
 - **mix A** -- the pillar sliders (police, social, community weights, normalised to sum to 1, so
   no slider position gives an invalid mix);
@@ -14,170 +15,53 @@ rollout size, scale) applies to both, so the two runs differ by the mix alone. T
 each weekly process from its own random stream keyed by (seed, process, week), so the twins share
 common random numbers and their difference is the effect of the mix, not noise from a reshuffle.
 
+The plotted series are outcomes of the registry (:mod:`sn_sim.observe.outcomes`), pooled over a
+group of neighbourhoods with ``outcomes.pooled`` on each run's recorder columns.
+
 This module needs only the core dependencies (no Solara), so it can be tested and scripted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import math
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mesa
 import numpy as np
 
+from sn_sim.app.controls import CONTROLS, NO_STRATEGY, control_values, scenario_overrides
 from sn_sim.model import SafeNeighbourhoodModel
+from sn_sim.observe import outcomes
 from sn_sim.scenario import Scenario, load_scenario
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "national_rollout.toml"
+DEFAULT_SCENARIO = "national_rollout"  # a shipped scenario (package data), found from any directory
 # Agents per inhabitant the page starts with: 0.02 is about 300 agents for a neighbourhood of
 # 15,000 (45,000 for the national pool), a week of both mixes in a few milliseconds, so a step's
 # time goes to drawing the page (docs/app.md has measured figures). The scale is a page control.
 DEFAULT_SCALE = 0.02
-SCALE_CHOICES = ("0.005", "0.01", "0.02", "0.05", "0.1", "0.2")
 
-# Comparison mixes (mix B). ``None`` = the scenario's own mix.
-COMPARISONS: dict[str, tuple[float, float, float] | None] = {
-    "Scenario mix": None,
-    "Police only": (1.0, 0.0, 0.0),
-    "Social only": (0.0, 1.0, 0.0),
-    "Community only": (0.0, 0.0, 1.0),
-    "Equal thirds": (1.0, 1.0, 1.0),
-    "No Strategy (nothing rolled out)": None,
-}
-NO_STRATEGY = "No Strategy (nothing rolled out)"
-
-# Plotted outcomes: key -> (title, format of a value).
-METRICS: dict[str, tuple[str, str]] = {
-    "offences": ("Offences per 1,000 inhabitants per week (4-week mean)", "{:.2f}"),
-    "victimisation": ("Victimised in the last 12 months (% of 15+)", "{:.1f}%"),
-    "trust": ("Trust the police (% of adults)", "{:.1f}%"),
-    "insecurity": ("Expect to be a victim (% of 15+)", "{:.1f}%"),
-    "gangs": ("Gang-involved youth (% of 12-24)", "{:.2f}%"),
-}
+# Plotted outcomes (names of the registry), top left to bottom right.
+PLOTTED = ("offences_per_1000_year", "victimisation_12m", "trust_police", "insecurity", "youth_gang_share")
+# Flows (outcomes summed over weeks) are plotted as the ratio of sums over a trailing window.
+WINDOW_WEEKS = 4
 GROUPS = {"never": "never treated", "controls": "designated controls"}
 
 
-# --- controls -> scenario ---------------------------------------------------------------------------
+def load_base(scenario: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+              scale: float | None = DEFAULT_SCALE) -> Scenario:
+    """The scenario the page starts from: a shipped name or a file, plus ``--set`` overrides, at
+    ``scale`` agents per inhabitant (None: the scenario's own). ScenarioError if invalid."""
+    sets = list(overrides) + ([f"population.scale={scale!r}"] if scale is not None else [])
+    return load_scenario(scenario or DEFAULT_SCENARIO, sets)
 
 
-def normalise_mix(police: float, social: float, community: float) -> tuple[float, float, float]:
-    """Pillar weights (any non-negative numbers) -> shares summing to 1; all zero -> equal thirds."""
-    w = np.clip(np.array([police, social, community], dtype=float), 0.0, None)
-    total = float(w.sum())
-    if not math.isfinite(total) or total <= 0:
-        return (1 / 3, 1 / 3, 1 / 3)
-    p, s, c = (float(x) for x in w / total)
-    return p, s, c
-
-
-def mix_label(mix: tuple[float, float, float]) -> str:
-    p, s, c = mix
-    return f"police {100 * p:.0f}% · social {100 * s:.0f}% · community {100 * c:.0f}%"
-
-
-@dataclass(frozen=True)
-class ControlDefaults:
-    """The scenario's values as the page's controls show them (sliders start here)."""
-
-    budget_musd: float
-    usd_per_neighbourhood_k: float
-    police: int
-    social: int
-    community: int
-    hot_zone_share: float
-    implementation_quality: float
-
-
-def control_defaults(base: Scenario) -> ControlDefaults:
-    m = base.strategy.mix
-    return ControlDefaults(
-        budget_musd=round(base.budget.usd_per_year / 1e6, 2),
-        usd_per_neighbourhood_k=round(base.budget.usd_per_neighbourhood_year / 1e3),
-        police=round(100 * m.police),
-        social=round(100 * m.social),
-        community=round(100 * m.community),
-        hot_zone_share=round(base.police.hot_zone_share, 2),
-        implementation_quality=round(base.police.implementation_quality, 2),
-    )
-
-
-def rollout_counts(base: Scenario, rollout_pct: float) -> list[int]:
-    """Cohort sizes with every cohort after the pilot scaled to ``rollout_pct`` % of the scenario's.
-
-    Pilot cohorts (``one_per_district``: one neighbourhood in each named district) keep their size;
-    the total is capped at the candidate pool, trimming the latest cohorts first.
-    """
-    f = max(float(rollout_pct), 0.0) / 100.0
-    counts = [c.neighbourhoods if c.one_per_district else int(round(c.neighbourhoods * f))
-              for c in base.strategy.rollout]
-    excess = sum(counts) - sum(d.neighbourhoods for d in base.districts)
-    for i in reversed(range(len(counts))):
-        if excess <= 0:
-            break
-        if base.strategy.rollout[i].one_per_district:
-            continue
-        cut = min(excess, counts[i])
-        counts[i] -= cut
-        excess -= cut
-    return counts
-
-
-def load_base(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """The scenario the page starts from (file plus ``--set`` overrides); ScenarioError if invalid."""
-    return load_scenario(Path(path) if path else DEFAULT_SCENARIO, list(overrides))
-
-
-def build_scenarios(base: Scenario, *, scale: float, budget_musd: float, usd_per_neighbourhood_k: float,
-                    police: float, social: float, community: float, comparison: str,
-                    hot_zone_share: float, implementation_quality: float, program_capacity: float,
-                    rollout_pct: float) -> tuple[Scenario, Scenario, tuple[float, float, float]]:
-    """Scenarios of mix A and mix B from the controls; returns (A, B, normalised mix A)."""
-    d = control_defaults(base)
-    shared: dict[str, object] = {"population.scale": float(scale)}
-    # A control left at the scenario's (rounded) value keeps the scenario's exact value.
-    if not math.isclose(budget_musd, d.budget_musd, abs_tol=1e-9):
-        shared["budget.usd_per_year"] = max(float(budget_musd), 0.0) * 1e6
-    if not math.isclose(usd_per_neighbourhood_k, d.usd_per_neighbourhood_k, abs_tol=1e-9):
-        shared["budget.usd_per_neighbourhood_year"] = max(float(usd_per_neighbourhood_k), 0.0) * 1e3
-    if not math.isclose(hot_zone_share, d.hot_zone_share, abs_tol=1e-9):
-        shared["police.hot_zone_share"] = min(max(float(hot_zone_share), 0.0), 1.0)
-    if not math.isclose(implementation_quality, d.implementation_quality, abs_tol=1e-9):
-        shared["police.implementation_quality"] = min(max(float(implementation_quality), 0.0), 1.0)
-    if not math.isclose(program_capacity, 1.0):
-        k = max(float(program_capacity), 1e-3)
-        for name, prog in base.programs.items():
-            shared[f"programs.{name}.cost_per_participant"] = min(max(prog.cost_per_participant / k, 1e-6), 1e5)
-    counts = rollout_counts(base, rollout_pct)
-    for i, (cohort, k) in enumerate(zip(base.strategy.rollout, counts)):
-        if k != cohort.neighbourhoods:
-            shared[f"strategy.rollout.{i}.neighbourhoods"] = k
-
-    weights = (police, social, community)
-    if (police, social, community) == (d.police, d.social, d.community):
-        mix_a = (base.strategy.mix.police, base.strategy.mix.social, base.strategy.mix.community)
-    else:
-        mix_a = normalise_mix(*weights)
-    scen_a = base.with_overrides({**shared, **_mix_overrides(mix_a)})
-
-    if comparison not in COMPARISONS:
-        comparison = "Scenario mix"
-    preset = COMPARISONS[comparison]
-    b = dict(shared)
-    if comparison == NO_STRATEGY:
-        b = {k: v for k, v in b.items() if not k.startswith("strategy.rollout.")}
-        b["strategy.rollout"] = []
-    elif preset is not None:
-        b.update(_mix_overrides(normalise_mix(*preset)))
-    scen_b = base.with_overrides(b)
-    return scen_a, scen_b, mix_a
-
-
-def _mix_overrides(mix: tuple[float, float, float]) -> dict[str, float]:
-    return {"strategy.mix.police": mix[0], "strategy.mix.social": mix[1], "strategy.mix.community": mix[2]}
+def mix_label(mix) -> str:
+    return f"police {100 * mix.police:.0f}% · social {100 * mix.social:.0f}% · community {100 * mix.community:.0f}%"
 
 
 # --- what the page plots --------------------------------------------------------------------------
@@ -189,47 +73,38 @@ def group_masks(m: SafeNeighbourhoodModel, comparison_group: str = "never") -> t
     Treated = selected into the Strategy so far. Comparison = never treated so far, or only the
     matched controls the Ministry designated (``comparison_group="controls"``).
     """
-    st = m.state
-    treated = st.cohort_year > 0
+    places = m.places
+    treated = places.cohort_year > 0
     if comparison_group == "controls":
-        return treated, st.is_control & ~treated
+        return treated, places.is_control & ~treated
     return treated, ~treated
 
 
-def _rolling_mean(x: np.ndarray, k: int) -> np.ndarray:
-    if x.size == 0:
-        return x
-    c = np.cumsum(np.insert(np.nan_to_num(x), 0, 0.0))
-    idx = np.arange(1, x.size + 1)
-    lo = np.maximum(idx - k, 0)
-    return (c[idx] - c[lo]) / (idx - lo)
+def _trailing_sum(x: np.ndarray, k: int) -> np.ndarray:
+    """Sum over the last ``k`` rows (fewer at the start), row by row."""
+    c = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), x]), axis=0)
+    idx = np.arange(1, x.shape[0] + 1)
+    return c[idx] - c[np.maximum(idx - k, 0)]
 
 
-def group_series(m: SafeNeighbourhoodModel, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Weekly outcome series of one group of neighbourhoods over the weeks recorded so far.
-
-    Rates are pooled over the group (weighted by inhabitants). An empty group gives NaN.
-    """
+def group_series(m: SafeNeighbourhoodModel, mask: np.ndarray, names=PLOTTED,
+                 window: int = WINDOW_WEEKS) -> dict[str, np.ndarray]:
+    """Weekly values of each outcome in ``names``, pooled over the neighbourhoods in ``mask``, over
+    the weeks recorded so far (registry units: shares as fractions). Flows are ratios of sums
+    over the trailing ``window`` weeks. An empty group gives NaN."""
     w = max(min(m.week, m.n_weeks), 0)
     cols = m.recorder.columns
-    if not mask.any() or w == 0:
-        return {k: np.full(w, np.nan) for k in METRICS}
-    pop = cols["population"][:w, mask]
-    pop_sum = pop.sum(axis=1)
-
-    def weighted(name):
-        return 100.0 * (cols[name][:w, mask] * pop).sum(axis=1) / pop_sum
-
-    offences = 1000.0 * cols["offences"][:w, mask].sum(axis=1) / pop_sum
-    youth = cols["youth"][:w, mask].sum(axis=1)
-    gangs = 100.0 * cols["youth_in_gangs"][:w, mask].sum(axis=1) / np.maximum(youth, 1e-9)
-    return {
-        "offences": _rolling_mean(offences, 4),
-        "victimisation": weighted("victimisation_12m"),
-        "trust": weighted("trust_police"),
-        "insecurity": weighted("insecurity"),
-        "gangs": gangs,
-    }
+    out = {}
+    for name in names:
+        o = outcomes.get(name)
+        if not mask.any():
+            out[name] = np.full(w, np.nan)
+            continue
+        sub = {c: cols[c][:w] for c in o.columns}
+        if o.over_time == "sum" and window > 1:
+            sub = {c: _trailing_sum(a, window) for c, a in sub.items()}
+        out[name] = outcomes.pooled(sub, name, mask)
+    return out
 
 
 def stage_counts(m: SafeNeighbourhoodModel) -> np.ndarray:
@@ -248,60 +123,35 @@ def stage_counts(m: SafeNeighbourhoodModel) -> np.ndarray:
 class AppModel(mesa.Model):
     """Mix A and mix B of one scenario, stepped together one week at a time.
 
-    Keyword arguments are the page's controls; ``None`` keeps the scenario's value. Mesa's
-    SolaraViz re-creates the model with the current controls on Reset.
+    ``base``: the scenario the page starts from (a Scenario, a shipped name or a file; a name or
+    file is loaded at ``DEFAULT_SCALE``). Keyword arguments: the controls of
+    :data:`~sn_sim.app.controls.CONTROLS` (the signature lists them); ``None`` or absent keeps
+    the scenario's value. Mesa's SolaraViz re-creates the model with the current controls on Reset.
     """
 
-    def __init__(
-        self,
-        seed: int = 0,
-        scale: float | str = DEFAULT_SCALE,
-        budget_musd: float | None = None,
-        usd_per_neighbourhood_k: float | None = None,
-        police: float | None = None,
-        social: float | None = None,
-        community: float | None = None,
-        comparison: str = "Scenario mix",
-        hot_zone_share: float | None = None,
-        implementation_quality: float | None = None,
-        program_capacity: float = 1.0,
-        rollout_pct: float = 100,
-        scenario_path: str | None = None,
-        overrides: tuple[str, ...] = (),
-    ):
-        super().__init__(rng=int(seed))
-        self.seed = int(seed)
-        base = load_base(scenario_path, overrides)
-        d = control_defaults(base)
+    def __init__(self, base: Scenario | str | Path | None = None, **controls: Any):
+        base = base if isinstance(base, Scenario) else load_base(base)
+        values = control_values(base, controls)
+        self.seed = int(values["seed"])
+        super().__init__(rng=self.seed)
         self.base = base
-        self.controls = {
-            "scale": float(scale),
-            "budget_musd": d.budget_musd if budget_musd is None else float(budget_musd),
-            "usd_per_neighbourhood_k": d.usd_per_neighbourhood_k if usd_per_neighbourhood_k is None else float(usd_per_neighbourhood_k),
-            "police": d.police if police is None else police,
-            "social": d.social if social is None else social,
-            "community": d.community if community is None else community,
-            "comparison": comparison if comparison in COMPARISONS else "Scenario mix",
-            "hot_zone_share": d.hot_zone_share if hot_zone_share is None else float(hot_zone_share),
-            "implementation_quality": d.implementation_quality if implementation_quality is None else float(implementation_quality),
-            "program_capacity": float(program_capacity),
-            "rollout_pct": float(rollout_pct),
-        }
-        scen_a, scen_b, mix_a = build_scenarios(base, **self.controls)
-        self.scenarios = {"A": scen_a, "B": scen_b}
+        self.controls = values
+        self.scenarios = {run: base.with_overrides(scenario_overrides(base, values, run)) for run in ("A", "B")}
+        scen_a, scen_b = self.scenarios["A"], self.scenarios["B"]
         t0 = time.perf_counter()
         a = SafeNeighbourhoodModel(scen_a, rng=self.seed)
         # Identical scenarios need one run only: B is then the same object as A.
         b = a if scen_b.digest() == scen_a.digest() else SafeNeighbourhoodModel(scen_b, rng=self.seed)
         self.build_seconds = time.perf_counter() - t0
         self.runs: dict[str, SafeNeighbourhoodModel] = {"A": a, "B": b}
-        comp = self.controls["comparison"]
-        mix_b = (scen_b.strategy.mix.police, scen_b.strategy.mix.social, scen_b.strategy.mix.community)
+        comp = values["comparison"]
+        self.mix = {k: (s.strategy.mix.police, s.strategy.mix.social, s.strategy.mix.community)
+                    for k, s in self.scenarios.items()}
         self.labels = {
-            "A": f"Mix A (sliders): {mix_label(mix_a)}",
-            "B": f"Mix B ({comp}): " + ("no neighbourhood selected" if comp == NO_STRATEGY else mix_label(mix_b)),
+            "A": f"Mix A (sliders): {mix_label(scen_a.strategy.mix)}",
+            "B": f"Mix B ({comp}): " + ("no neighbourhood selected" if comp == NO_STRATEGY
+                                         else mix_label(scen_b.strategy.mix)),
         }
-        self.mix = {"A": mix_a, "B": mix_b}
         self.step_seconds: list[float] = []
         self._lock = threading.Lock()
         self.running = not a.finished
@@ -320,6 +170,10 @@ class AppModel(mesa.Model):
         return self.runs["A"].date
 
     @property
+    def start(self) -> dt.date:
+        return self.runs["A"].world.clock.start
+
+    @property
     def finished(self) -> bool:
         return self.runs["A"].finished
 
@@ -332,8 +186,8 @@ class AppModel(mesa.Model):
         return self.runs["A"].geo
 
     def dates(self) -> list[dt.date]:
-        start = self.runs["A"].start
-        return [start + dt.timedelta(weeks=w) for w in range(self.n_weeks)]
+        clock = self.runs["A"].world.clock
+        return [clock.date_of(w) for w in range(self.n_weeks)]
 
     def launch_dates(self) -> list[tuple[int, dt.date]]:
         return [(c.year, c.launch) for c in self.scenarios["A"].strategy.rollout if c.neighbourhoods > 0]
@@ -364,7 +218,7 @@ class AppModel(mesa.Model):
 
     # --- what the page shows ---------------------------------------------------------------------
     def series(self, comparison_group: str = "never") -> dict[str, dict[str, dict[str, np.ndarray]]]:
-        """{mix: {"treated"|"comparison": {metric: weekly array}}} over the weeks recorded so far."""
+        """{mix: {"treated"|"comparison": {outcome: weekly array}}} over the weeks recorded so far."""
         out = {}
         for key, m in self.runs.items():
             treated, comp = group_masks(m, comparison_group)
@@ -378,3 +232,19 @@ class AppModel(mesa.Model):
             res[key] = {g: {k: (float(v[-1]) if v.size else math.nan) for k, v in ser.items()}
                         for g, ser in groups.items()}
         return res
+
+
+def _signature() -> inspect.Signature:
+    """AppModel's signature as Mesa (and help()) read it: ``base`` and one keyword per control."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("base", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+    params += [inspect.Parameter(c.name, inspect.Parameter.KEYWORD_ONLY, default=None) for c in CONTROLS]
+    return inspect.Signature(params)
+
+
+# SolaraViz checks model_params against this signature and, because it lists neither ``scenario``
+# nor ``**kwargs``, does not pass a Mesa scenario object on Reset.
+AppModel.__init__.__signature__ = _signature()
+
+__all__ = ["AppModel", "DEFAULT_SCALE", "DEFAULT_SCENARIO", "GROUPS", "PLOTTED", "load_base", "group_masks",
+           "group_series", "stage_counts"]

@@ -7,8 +7,11 @@ moment is close to monotone in one or two parameters, so a gradient method conve
 iterations) or ``scipy.optimize.differential_evolution`` (global, many more evaluations).
 Every evaluation runs the same seed and replicates (common random numbers), so the objective is
 a deterministic function of the parameters and the fit is reproducible from the seed.
-Evaluations are spread over worker processes (the finite-difference Jacobian's columns, or the
-evolution's population).
+Evaluations run on the experiment layer's executors (``sn_sim.experiment.executors``: in
+process, a local process pool, or a Dask cluster), one task per candidate point and replicate:
+the finite-difference Jacobian's columns, the polish's candidates, or the evolution's population
+are evaluated together. A task's result depends only on its scenario, seed and replicate, and
+results are gathered in task order, so the fit is identical for any number of workers.
 
 Objective: sum over fitted, in-sample targets of ((simulated mean - target) / half band)^2,
 where a range target costs nothing inside its range. A value of 1 puts one target at the edge
@@ -17,10 +20,8 @@ of its acceptance band.
 
 from __future__ import annotations
 
-import functools
 import time
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -29,9 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import differential_evolution, least_squares
 
-from sn_sim.api import run
 from sn_sim.calibration.targets import Target, load_targets, simulated_moments
-from sn_sim.scenario import Scenario
+from sn_sim.scenario import Scenario, validate
+from sn_sim.scenario.keys import get_key
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,10 @@ def load_free_parameters() -> list[FreeParameter]:
             for p in data["parameter"]]
 
 
-def _get(d: dict, key: str):
-    for part in key.split("."):
-        d = d[part]
-    return d
-
-
 def prior_scenario(scenario: Scenario, free: list[FreeParameter]) -> Scenario:
     """The scenario with every free parameter back at its schema default (the prior)."""
     defaults = Scenario.model_validate({"districts": scenario.to_dict()["districts"]}).to_dict()
-    return scenario.with_overrides({k: _get(defaults, k) for p in free for k in p.keys})
+    return scenario.with_overrides({k: get_key(defaults, k) for p in free for k in p.keys})
 
 
 def parameter_overrides(prior: Scenario, free: list[FreeParameter], x) -> dict[str, float]:
@@ -67,7 +62,7 @@ def parameter_overrides(prior: Scenario, free: list[FreeParameter], x) -> dict[s
     out = {}
     for p, v in zip(free, x):
         for k in p.keys:
-            out[k] = float(v) * _get(base, k) if p.kind == "multiplier" else float(v)
+            out[k] = float(v) * get_key(base, k) if p.kind == "multiplier" else float(v)
     return out
 
 
@@ -101,22 +96,101 @@ def loss(target: Target, simulated: float) -> float:
     return residual(target, simulated) ** 2
 
 
-def simulate(scenario: Scenario, seed: int, replicates: int) -> pd.DataFrame:
+# --- Evaluating candidate points on an executor -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MomentTask:
+    """One replicate of one candidate point, as plain picklable data (see ``moment_task``)."""
+
+    scenario: dict  # resolved scenario (Scenario.to_dict()), validated again in the worker
+    seed: int
+    replicate: int
+    key: int = 0  # the candidate point
+
+
+def moment_task(task: MomentTask) -> pd.DataFrame:
+    """Run one replicate (``sn_sim.api.run_replicate``) and compute its moments (id, replicate,
+    simulated). Runs in whichever process receives the task."""
+    from sn_sim import api
+
+    scenario = validate(task.scenario, source=f"<calibration point {task.key}>")
+    panel, _, _ = api.run_replicate(scenario, task.seed, task.replicate)
+    return simulated_moments(panel, scenario)
+
+
+def simulate_many(scenarios: list[Scenario], seed: int, replicates: int, executor=None) -> list[pd.DataFrame]:
+    """Moments (id x replicate) of each scenario: one task per scenario and replicate on
+    ``executor`` (in this process when None), gathered in task order."""
+    from sn_sim.experiment.executors import LocalPoolExecutor
+
+    tasks = [MomentTask(s.to_dict(), seed, r, key=i) for i, s in enumerate(scenarios) for r in range(replicates)]
+    own = executor is None
+    if own:
+        executor = LocalPoolExecutor(1)
+    values: list = [None] * len(tasks)
+    try:
+        for o in executor.run(tasks, fn=moment_task):
+            if not o.ok:
+                t = tasks[o.index]
+                raise RuntimeError(f"calibration: point {t.key} replicate {t.replicate} failed: {o.error}\n"
+                                   f"{o.traceback or ''}")
+            values[o.index] = o.value
+    finally:
+        if own:
+            executor.close()
+    out = []
+    for i in range(len(scenarios)):
+        frames = values[i * replicates:(i + 1) * replicates]
+        # Target by target, replicates in order (the layout of simulated_moments on a multi-replicate panel).
+        out.append(pd.concat(frames).sort_index(kind="stable").reset_index(drop=True))
+    return out
+
+
+def simulate(scenario: Scenario, seed: int, replicates: int, executor=None) -> pd.DataFrame:
     """Moments (id x replicate) of one parameter set."""
-    results = run(scenario, seed=seed, replicates=replicates)
-    return simulated_moments(results.panel, scenario)
+    return simulate_many([scenario], seed, replicates, executor)[0]
 
 
-def residuals(x, prior: Scenario, free: list[FreeParameter], targets: list[Target], seed: int,
-              replicates: int) -> np.ndarray:
-    scenario = prior.with_overrides(parameter_overrides(prior, free, x))
-    m = simulate(scenario, seed, replicates).groupby("id")["simulated"].mean()
+def target_residuals(targets: list[Target], moments: pd.DataFrame) -> np.ndarray:
+    """Residuals of the targets against the replicate means of ``moments``."""
+    m = moments.groupby("id")["simulated"].mean()
     return np.array([residual(t, m.get(t.id, np.nan)) for t in targets])
 
 
+@dataclass
+class Evaluator:
+    """The objective's residuals at many parameter vectors at once, on an executor."""
+
+    prior: Scenario
+    free: list[FreeParameter]
+    targets: list[Target]
+    seed: int
+    replicates: int
+    executor: object = None
+    evaluations: int = 0
+
+    def scenario(self, x) -> Scenario:
+        return self.prior.with_overrides(parameter_overrides(self.prior, self.free, x))
+
+    def residuals(self, xs) -> list[np.ndarray]:
+        xs = list(xs)
+        self.evaluations += len(xs)
+        moments = simulate_many([self.scenario(x) for x in xs], self.seed, self.replicates, self.executor)
+        return [target_residuals(self.targets, m) for m in moments]
+
+    def objectives(self, xs) -> np.ndarray:
+        return np.array([float(np.sum(r ** 2)) for r in self.residuals(xs)])
+
+
+def residuals(x, prior: Scenario, free: list[FreeParameter], targets: list[Target], seed: int,
+              replicates: int, executor=None) -> np.ndarray:
+    return Evaluator(prior, free, targets, seed, replicates, executor).residuals([x])[0]
+
+
 def objective(x, prior: Scenario, free: list[FreeParameter], targets: list[Target], seed: int,
-              replicates: int) -> float:
-    return float(np.sum(residuals(x, prior, free, targets, seed, replicates) ** 2))
+              replicates: int, executor=None) -> float:
+    return float(np.sum(residuals(x, prior, free, targets, seed, replicates, executor) ** 2))
 
 
 @dataclass
@@ -139,9 +213,10 @@ class CalibrationResult:
 
 
 def calibrate(scenario: Scenario, seed: int = 2024, replicates: int = 1, scale: float = 0.05,
-              workers: int = 1, maxiter: int = 12, popsize: int = 5, tol: float = 0.01,
+              workers: int | None = 1, maxiter: int = 12, popsize: int = 5, tol: float = 0.01,
               progress=None, include_out_of_sample: bool = True, only: list[str] | None = None,
-              fixed: dict[str, float] | None = None, method: str = "least-squares") -> CalibrationResult:
+              fixed: dict[str, float] | None = None, method: str = "least-squares", *,
+              scheduler: str | None = None, executor=None) -> CalibrationResult:
     """Fit the free parameters of ``scenario`` to the fitted targets.
 
     method: "least-squares" (maxiter = iterations) or "differential-evolution" (maxiter =
@@ -149,7 +224,14 @@ def calibrate(scenario: Scenario, seed: int = 2024, replicates: int = 1, scale: 
     include_out_of_sample: also fit the 2018-2019 survey rates (the main fit); False fits on
         2015-2017 figures only (the out-of-sample check).
     only, fixed: fit only the named free parameters, holding the others at ``fixed`` values.
+    workers, scheduler: where candidate points run (``make_executor``: local processes, 1 = in
+        this process, or a Dask scheduler ``tcp://HOST:PORT``); ``executor``: an Executor to use
+        instead. The result does not depend on either.
     """
+    from sn_sim.experiment.executors import make_executor
+
+    if method not in ("least-squares", "differential-evolution"):
+        raise ValueError(f"unknown calibration method {method!r}")
     free_all = load_free_parameters()
     prior = prior_scenario(scenario, free_all).with_overrides({"population.scale": scale})
     if fixed:
@@ -157,82 +239,72 @@ def calibrate(scenario: Scenario, seed: int = 2024, replicates: int = 1, scale: 
         prior = prior.with_overrides(parameter_overrides(prior, held, [fixed[p.name] for p in held]))
     free = [p for p in free_all if only is None or p.name in only]
     targets = fitted_targets(load_targets(), include_out_of_sample)
-    f = functools.partial(objective, prior=prior, free=free, targets=targets, seed=seed, replicates=replicates)
     bounds = [p.bounds for p in free]
-    # Seed the population with the prior so the search starts from the literature values.
+    # Start from the prior so the search starts from the literature values.
     x0 = np.clip([_prior_value(prior, p) for p in free], [b[0] for b in bounds], [b[1] for b in bounds])
-    t0 = time.perf_counter()
-    if method == "least-squares":
-        x, fun, nfev = _least_squares(free, prior, targets, seed, replicates, x0, workers, maxiter, progress)
-        return CalibrationResult(free=free, x=x, fun=fun, evaluations=nfev, wall_s=time.perf_counter() - t0,
-                                 seed=seed, replicates=replicates, scale=scale, prior=prior)
-    if method != "differential-evolution":
-        raise ValueError(f"unknown calibration method {method!r}")
+    own = executor is None
+    if own:
+        executor = make_executor(workers, scheduler)
+    try:
+        ev = Evaluator(prior, free, targets, seed, replicates, executor)
+        t0 = time.perf_counter()
+        if method == "least-squares":
+            x, fun = _least_squares(ev, x0, maxiter, progress)
+        else:
+            def callback(*_args, **_kwargs):  # must return None: a true value stops the optimiser
+                if progress:
+                    progress()
 
-    def callback(*_args, **_kwargs):  # must return None: a true value stops the optimiser
-        if progress:
-            progress()
-    options = dict(x0=x0, seed=seed, maxiter=maxiter, popsize=popsize, tol=tol, polish=False,
-                   updating="deferred", callback=callback)
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            res = differential_evolution(f, bounds, workers=pool.map, **options)
-    else:
-        res = differential_evolution(f, bounds, **options)
-    return CalibrationResult(free=free, x=np.asarray(res.x), fun=float(res.fun), evaluations=int(res.nfev),
-                             wall_s=time.perf_counter() - t0, seed=seed, replicates=replicates, scale=scale,
-                             prior=prior)
+            # Vectorised: each generation's population is evaluated at once on the executor.
+            res = differential_evolution(lambda X: ev.objectives(np.atleast_2d(X.T)), bounds, x0=x0, seed=seed,
+                                         maxiter=maxiter, popsize=popsize, tol=tol, polish=False,
+                                         updating="deferred", vectorized=True, callback=callback)
+            x, fun = np.asarray(res.x), float(res.fun)
+        wall = time.perf_counter() - t0
+    finally:
+        if own:
+            executor.close()
+    return CalibrationResult(free=free, x=x, fun=fun, evaluations=ev.evaluations, wall_s=wall,
+                             seed=seed, replicates=replicates, scale=scale, prior=prior)
 
 
-def _least_squares(free, prior, targets, seed, replicates, x0, workers, maxiter, progress):
+def _least_squares(ev: Evaluator, x0, maxiter, progress):
     """Trust-region least squares on parameters rescaled to [0, 1] within their bounds, with a
-    forward-difference Jacobian whose columns are evaluated in parallel. The step (4% of each
+    forward-difference Jacobian whose columns are evaluated together. The step (4% of each
     range) is wide on purpose: with common random numbers the residuals are deterministic but
-    step-like at small scales, and a wide step reads their trend rather than their jumps."""
-    lo = np.array([p.bounds[0] for p in free])
-    hi = np.array([p.bounds[1] for p in free])
-    f = functools.partial(residuals, prior=prior, free=free, targets=targets, seed=seed, replicates=replicates)
+    step-like at small scales, and a wide step reads their trend rather than their jumps.
+    Returns the parameters and the objective; ``ev.evaluations`` counts distinct points."""
+    lo = np.array([p.bounds[0] for p in ev.free])
+    hi = np.array([p.bounds[1] for p in ev.free])
     to_x = lambda z: lo + np.clip(z, 0, 1) * (hi - lo)  # noqa: E731
     cache: dict[bytes, np.ndarray] = {}
-    count = [0]
     step = 0.04
 
-    def evaluate_many(zs, pool):
-        todo = [z for z in zs if z.tobytes() not in cache]
-        xs = [to_x(z) for z in todo]
-        values = list(pool.map(f, xs)) if pool is not None else [f(x) for x in xs]
-        count[0] += len(todo)
-        for z, v in zip(todo, values):
+    def evaluate_many(zs):
+        todo = list({z.tobytes(): z for z in zs if z.tobytes() not in cache}.values())
+        for z, v in zip(todo, ev.residuals([to_x(z) for z in todo])):
             cache[z.tobytes()] = v
         return [cache[z.tobytes()] for z in zs]
 
-    def run(pool):
-        def fun(z):
-            return evaluate_many([np.asarray(z, dtype=float)], pool)[0]
+    def fun(z):
+        return evaluate_many([np.asarray(z, dtype=float)])[0]
 
-        def jac(z):
-            z = np.asarray(z, dtype=float)
-            base = fun(z)
-            # Step inwards at the upper bound so every point stays inside.
-            steps = np.where(z + step <= 1, step, -step)
-            points = [z + np.eye(z.size)[i] * steps[i] for i in range(z.size)]
-            cols = evaluate_many(points, pool)
-            if progress:
-                progress()
-            return np.column_stack([(c - base) / h for c, h in zip(cols, steps)])
+    def jac(z):
+        z = np.asarray(z, dtype=float)
+        base = fun(z)
+        # Step inwards at the upper bound so every point stays inside.
+        steps = np.where(z + step <= 1, step, -step)
+        points = [z + np.eye(z.size)[i] * steps[i] for i in range(z.size)]
+        cols = evaluate_many(points)
+        if progress:
+            progress()
+        return np.column_stack([(c - base) / h for c, h in zip(cols, steps)])
 
-        z0 = (np.asarray(x0) - lo) / (hi - lo)
-        return least_squares(fun, z0, jac=jac, bounds=(0, 1), method="trf", max_nfev=maxiter, x_scale="jac",
-                             xtol=1e-6, ftol=1e-8)
-
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            res = run(pool)
-            z, cost = _polish(res.x, lambda zs: [float(np.sum(v ** 2)) for v in evaluate_many(zs, pool)])
-    else:
-        res = run(None)
-        z, cost = _polish(res.x, lambda zs: [float(np.sum(v ** 2)) for v in evaluate_many(zs, None)])
-    return to_x(z), cost, count[0]
+    z0 = (np.asarray(x0) - lo) / (hi - lo)
+    res = least_squares(fun, z0, jac=jac, bounds=(0, 1), method="trf", max_nfev=maxiter, x_scale="jac",
+                        xtol=1e-6, ftol=1e-8)
+    z, cost = _polish(res.x, lambda zs: [float(np.sum(v ** 2)) for v in evaluate_many(zs)])
+    return to_x(z), cost
 
 
 def _polish(z: np.ndarray, costs, rounds: int = 3, grid: int = 6) -> tuple[np.ndarray, float]:
@@ -260,7 +332,7 @@ def _polish(z: np.ndarray, costs, rounds: int = 3, grid: int = 6) -> tuple[np.nd
 
 
 def _prior_value(prior: Scenario, p: FreeParameter) -> float:
-    return 1.0 if p.kind == "multiplier" else float(_get(prior.to_dict(), p.keys[0]))
+    return 1.0 if p.kind == "multiplier" else float(get_key(prior.to_dict(), p.keys[0]))
 
 
 def write_parameter_file(result: CalibrationResult, path: Path, note: str = "") -> None:

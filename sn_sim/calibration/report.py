@@ -10,8 +10,6 @@ the targets and remains, in effect, its literature prior.
 
 from __future__ import annotations
 
-import functools
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -22,16 +20,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sn_sim.calibration.calibrate import (  # noqa: E402
-    FreeParameter, fitted_targets, load_free_parameters, loss, parameter_overrides, simulate,
+    FreeParameter, fitted_targets, load_free_parameters, loss, parameter_overrides, prior_scenario, simulate,
+    simulate_many,
 )
 from sn_sim.calibration.targets import Target, load_targets  # noqa: E402
 from sn_sim.scenario import Scenario  # noqa: E402
+from sn_sim.scenario.keys import get_key  # noqa: E402
 
 PROFILE_FACTORS = (0.75, 0.9, 1.1, 1.25)
 
 
-def fit_table(scenario: Scenario, seed: int, replicates: int) -> pd.DataFrame:
-    moments = simulate(scenario, seed, replicates)
+def fit_table(scenario: Scenario, seed: int, replicates: int, executor=None) -> pd.DataFrame:
+    """Every target against its simulated mean and 5-95% band (replicates on ``executor``)."""
+    moments = simulate(scenario, seed, replicates, executor)
     rows = []
     for t in load_targets():
         sim = moments.loc[moments["id"] == t.id, "simulated"].to_numpy(dtype=float)
@@ -53,17 +54,10 @@ def fit_table(scenario: Scenario, seed: int, replicates: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _objective_at(x, prior, free, targets, seed, replicates):
-    scenario = prior.with_overrides(parameter_overrides(prior, free, x))
-    m = simulate(scenario, seed, replicates)
-    means = m.groupby("id")["simulated"].mean()
-    return float(sum(loss(t, means.get(t.id, np.nan)) for t in targets)), means.to_dict()
-
-
 def identifiability(prior: Scenario, free: list[FreeParameter], x: np.ndarray, seed: int, replicates: int,
-                    workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    executor=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Profiles of the objective and elasticities of fitted moments around the optimum (the
-    objective of the main fit: every fitted target)."""
+    objective of the main fit: every fitted target). The points run together on ``executor``."""
     targets = fitted_targets(load_targets(), include_out_of_sample=True)
     points = [np.asarray(x, dtype=float)]
     labels = [("optimum", 1.0)]
@@ -73,12 +67,11 @@ def identifiability(prior: Scenario, free: list[FreeParameter], x: np.ndarray, s
             y[i] = np.clip(y[i] * f, *p.bounds) if f != 1 else y[i]
             points.append(y)
             labels.append((p.name, f))
-    fn = functools.partial(_objective_at, prior=prior, free=free, targets=targets, seed=seed, replicates=replicates)
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            out = list(pool.map(fn, points))
-    else:
-        out = [fn(y) for y in points]
+    scenarios = [prior.with_overrides(parameter_overrides(prior, free, y)) for y in points]
+    out = []
+    for m in simulate_many(scenarios, seed, replicates, executor):
+        means = m.groupby("id")["simulated"].mean()
+        out.append((float(sum(loss(t, means.get(t.id, np.nan)) for t in targets)), means.to_dict()))
     base_obj, base_m = out[0]
     prof_rows, el_rows = [], []
     for (name, f), (obj, m) in zip(labels[1:], out[1:]):
@@ -198,28 +191,28 @@ def write_report(table: pd.DataFrame, out_dir: Path, header: list[str], free: li
 
 
 def fit_report(scenario: Scenario, out_dir: Path, seed: int, replicates: int, header: list[str],
-               result=None, workers: int = 1, identify: bool = True, oos_result=None) -> Path:
+               result=None, identify: bool = True, oos_result=None, executor=None) -> Path:
+    """Write fit_report.md, fit_table.csv and fit.png into ``out_dir``; runs on ``executor``
+    (in this process when None)."""
     free = load_free_parameters()
-    table = fit_table(scenario, seed, replicates)
+    table = fit_table(scenario, seed, replicates, executor)
     oos = oos_values = None
     if oos_result is not None:
         oos_scenario = scenario.with_overrides(parameter_overrides(result.prior, oos_result.free, oos_result.x))
-        oos_table = fit_table(oos_scenario, seed, replicates)
+        oos_table = fit_table(oos_scenario, seed, replicates, executor)
         oos = oos_table[oos_table["sample"] == "out-of-sample"]
         oos_values = oos_result.values()
     if result is not None:
         values, prior, x = result.values(), result.prior, result.x
     else:
-        from sn_sim.calibration.calibrate import _get, prior_scenario
-
         prior = prior_scenario(scenario, free)
         d, pd_ = scenario.to_dict(), prior.to_dict()
-        values = {p.name: (_get(d, p.keys[0]) / _get(pd_, p.keys[0]) if p.kind == "multiplier" else _get(d, p.keys[0]))
-                  for p in free}
+        values = {p.name: (get_key(d, p.keys[0]) / get_key(pd_, p.keys[0]) if p.kind == "multiplier"
+                           else get_key(d, p.keys[0])) for p in free}
         x = np.array([values[p.name] for p in free])
     profile = el = None
     if identify:
-        profile, el = identifiability(prior, free, x, seed, max(2, min(replicates, 2)), workers)
+        profile, el = identifiability(prior, free, x, seed, max(2, min(replicates, 2)), executor)
     return write_report(table, out_dir, header, free, values, profile, el, oos, oos_values)
 
 

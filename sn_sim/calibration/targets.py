@@ -23,6 +23,8 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
+from sn_sim.observe import outcomes
+
 
 @dataclass(frozen=True)
 class Target:
@@ -166,7 +168,9 @@ def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
         yearly = expected.groupby(w["replicate"]).sum().to_frame("h")
         yearly["weeks"] = w.groupby("replicate")["week"].nunique()
         pop = (w["population"] * nw).groupby([w["replicate"], w["week"]]).sum().groupby("replicate").mean()
-        return (1e5 * yearly["h"] / pop * 52 / yearly["weeks"]).reindex(reps)
+        # The registry's homicide rate (per 100,000 per year) over the window's person-weeks.
+        per_year = outcomes.get("homicides_per_100k_year").factor
+        return (per_year * yearly["h"] / (pop * yearly["weeks"])).reindex(reps)
 
     # Survey-style rates: national = the pool post-stratified to urban Peru; the Lima and SJL
     # targets (context) use their subsets with plain population weights.
@@ -180,15 +184,17 @@ def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
         nw = national_weight(w)
     if w.empty:
         return per_rep(np.nan)
+    # The registry's survey shares (inhabitant-weighted), each row also carrying its national
+    # post-stratification weight; reporting is a share of victims, so victims weight it.
     people = w["population"] * nw
-    if tid.startswith("victimization"):
-        return _weighted_rate(w, "victimisation_12m", people).reindex(reps)
-    if tid.startswith("insecurity"):
-        return _weighted_rate(w, "insecurity", people).reindex(reps)
+    for prefix, name in (("victimization", "victimisation_12m"), ("insecurity", "insecurity"),
+                         ("trust_police", "trust_police")):
+        if tid.startswith(prefix):
+            o = outcomes.get(name)
+            assert o.weighted and o.denominator == "population"
+            return _weighted_rate(w, o.numerator[0], people).reindex(reps)
     if tid.startswith("reporting"):
         return _weighted_rate(w, "reporting_rate", people * w["victimisation_12m"]).reindex(reps)
-    if tid == "trust_police":
-        return _weighted_rate(w, "trust_police", people).reindex(reps)
     raise KeyError(f"no simulated moment for target {tid!r}")
 
 

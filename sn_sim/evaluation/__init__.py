@@ -7,10 +7,14 @@ an evaluator would see; difference-in-differences estimators run on those data e
 real data, and ``evaluate`` writes their estimates next to the truth, with each estimator's
 bias, the spillovers, effects by stage and pillar, and cost-effectiveness.
 
-Submodules: ``twins`` (counterfactual runs, true effects), ``survey`` (sampled survey),
+Submodules: ``measures`` (the outcomes evaluated, defined through the outcome registry
+``sn_sim.observe.outcomes``), ``twins`` (counterfactual runs, true effects), ``survey``
+(sampled survey), ``data`` (the run, the administrative and survey data sets),
 ``estimators`` (TWFE, event studies, Gardner's two-stage DiD, Callaway & Sant'Anna, matched
-controls), ``spillovers`` (displacement or diffusion next door), ``report`` (``evaluate``),
-``cli`` (``sn-sim evaluate``). Heavy dependencies (pyfixest, matplotlib) load only when an
+controls), ``spillovers`` (displacement or diffusion next door), ``effects`` (estimated
+against true effects, stage/pillar and cost tables), ``figures`` (plots), ``report``
+(``evaluate``, ``evaluate_many``: orchestration, Markdown, the output directory), ``cli``
+(``sn-sim evaluate``). Heavy dependencies (pyfixest, matplotlib) load only when an
 estimator or report is used, so importing this package (the CLI does) stays cheap.
 """
 
@@ -29,8 +33,8 @@ _EXPORTS = {
     "evaluate": "sn_sim.evaluation.report",
     "evaluate_many": "sn_sim.evaluation.report",
     "Evaluation": "sn_sim.evaluation.report",
-    "OUTCOMES": "sn_sim.evaluation.report",
-    "load_evaluation_inputs": "sn_sim.evaluation.report",
+    "OUTCOMES": "sn_sim.evaluation.measures",
+    "load_evaluation_inputs": "sn_sim.evaluation.data",
     "twin_scenario": "sn_sim.evaluation.twins",
     "run_twin": "sn_sim.evaluation.twins",
     "true_effects": "sn_sim.evaluation.twins",

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-OUTCOME_NAMES = ("victimisation", "reporting", "trust_police", "insecurity", "recorded_crimes_per_1000",
-                 "offences_per_1000")
+from sn_sim.evaluation.measures import OUTCOMES
+
+OUTCOME_NAMES = tuple(OUTCOMES)
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,12 +47,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_evaluate(args) -> int:
     from sn_sim.evaluation import EvaluationError
-    from sn_sim.evaluation.report import check_run_dir, evaluate, evaluate_many
+    from sn_sim.evaluation.data import check_run_dir
+    from sn_sim.evaluation.report import evaluate, evaluate_many, unknown_outcome
 
     if args.outcomes:
         bad = [o for o in args.outcomes if o not in OUTCOME_NAMES]
         if bad:
-            raise EvaluationError(f"--outcome: unknown outcome {bad[0]!r} (choose from {', '.join(OUTCOME_NAMES)})")
+            raise unknown_outcome(bad[0])
     if args.survey_size < 1:
         raise EvaluationError(f"--survey-size: must be at least 1 (got {args.survey_size})")
     for d in args.run_dirs:

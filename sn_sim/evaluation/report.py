@@ -5,14 +5,19 @@ What an evaluator sees and what the laboratory knows:
 - survey data (``survey.draw_survey``): victimisation, reporting, trust and insecurity in
   intervened and control neighbourhoods, once a year, with sampling error;
 - administrative data: recorded crime per neighbourhood (what the police see), aggregated to
-  periods (default quarters) and annualised per 1,000 inhabitants;
-- an *oracle* outcome, true offences per 1,000, that no evaluator has: it separates the error
-  due to measurement (recorded crime moves with reporting) from the error of the estimator;
+  periods (default quarters), per 1,000 inhabitants per year (``recorded_crimes_per_1000_year``);
+- an *oracle* outcome, true offences per 1,000 inhabitants per year (``offences_per_1000_year``),
+  that no evaluator has: it separates the error due to measurement (recorded crime moves with
+  reporting) from the error of the estimator;
 - the truth: the counterfactual twin (``twins``), aggregated exactly like each data set.
 
 Every estimator of ``estimators`` runs on each data set of each replicate as it would on real
 data; ``effects.csv`` puts each estimate next to the true value of the quantity it targets and
 its bias. See docs/evaluation.md for the definitions and what each estimator assumes.
+
+This module orchestrates (``evaluate``, ``evaluate_many``) and writes the directory; the data
+sets are built in ``data``, the estimates and tables in ``effects``, the figures in ``figures``,
+and the outcomes are defined in ``measures`` (through the outcome registry).
 """
 
 from __future__ import annotations
@@ -28,42 +33,16 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.evaluation import EvaluationError
-from sn_sim.evaluation import estimators as est
-from sn_sim.evaluation.survey import draw_survey, survey_cohorts
-from sn_sim.evaluation.twins import check_twin, launch_weeks, run_twin, scenario_of, true_effects
-from sn_sim.results import Results, check_output_dir, load_results, staged_directory
+from sn_sim.evaluation.data import admin_data, check_period, check_run_dir, load_evaluation_inputs, survey_data
+from sn_sim.evaluation.effects import cost_table, estimate_effects, spillover_table, stage_pillar_table, summarise_effects
+from sn_sim.evaluation.figures import plot_estimator_comparison, plot_event_study
+from sn_sim.evaluation.measures import OUTCOMES, RENAMED
+from sn_sim.evaluation.twins import check_twin, run_twin, scenario_of, true_effects
+from sn_sim.observe.results import Results
+from sn_sim.observe.storage import check_output_dir, staged_directory
 
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    source: str        # survey | admin | oracle
-    column: str        # column of the survey / admin data set
-    truth: str         # its true-effect column
-    unit: str
-    label: str
-
-
-OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
-    Outcome("victimisation", "survey", "victimisation", "true_effect_victimisation", "percentage points",
-            "victimisation, last 12 months (survey)"),
-    Outcome("reporting", "survey", "reporting", "true_effect_reporting", "percentage points",
-            "victims who reported (survey)"),
-    Outcome("trust_police", "survey", "trust_police", "true_effect_trust_police", "percentage points",
-            "trust the police (survey)"),
-    Outcome("insecurity", "survey", "insecurity", "true_effect_insecurity", "percentage points",
-            "perceived insecurity (survey)"),
-    Outcome("recorded_crimes_per_1000", "admin", "recorded_crimes_per_1000", "tau_recorded_crimes_per_1000",
-            "per 1,000 inhabitants per year", "recorded crime (police records)"),
-    Outcome("offences_per_1000", "oracle", "offences_per_1000", "tau_offences_per_1000",
-            "per 1,000 inhabitants per year", "true offences (oracle, not observable)"),
-)}
-
-# Default event-study windows (leads, lags) in periods.
-WINDOWS = {"week": (13, 52), "month": (6, 24), "quarter": (4, 8), "year": (2, 3)}
-SURVEY_WINDOW = (2, 3)
-PILLARS = ("police", "social", "community", "culture")
-STAGE_ORDER = ("planning", "execution", "consolidation", "evaluation")
+__all__ = ["Evaluation", "evaluate", "evaluate_many", "write_evaluation", "comparison_table", "effects_markdown",
+           "OUTCOMES", "check_run_dir", "load_evaluation_inputs"]
 
 
 @dataclass
@@ -81,424 +60,6 @@ class Evaluation:
     metadata: dict
     twin: Results | None = field(repr=False, default=None)
     out: Path | None = None
-
-
-# --- inputs -------------------------------------------------------------------------------------
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """Cheap check that ``run_dir`` looks like a run directory written by ``sn-sim run``."""
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise EvaluationError(f"{run_dir}: run directory not found")
-    if not run_dir.is_dir():
-        raise EvaluationError(f"{run_dir}: not a directory (expected a run directory written by 'sn-sim run')")
-    for name in ("manifest.json", "panel.parquet", "neighbourhoods.parquet", "blocks.parquet"):
-        if not (run_dir / name).is_file():
-            raise EvaluationError(f"{run_dir}: not a run directory (missing {name})")
-    return run_dir
-
-
-def load_run(run_dir: str | Path) -> Results:
-    """Load a run directory written by ``sn-sim run``; one-line errors when it is not one."""
-    run_dir = check_run_dir(run_dir)
-    try:
-        results = load_results(run_dir)
-    except (OSError, ValueError) as exc:
-        raise EvaluationError(f"{run_dir}: cannot read the run ({exc.__class__.__name__}: {str(exc)[:120]})") from None
-    m = results.manifest
-    if not isinstance(m, dict) or "scenario" not in m or "seed" not in m or "replicates" not in m:
-        raise EvaluationError(f"{run_dir}/manifest.json: scenario/seed/replicates: missing")
-    return results
-
-
-def load_evaluation_inputs(run_dir: str | Path, out: Path | None = None) -> tuple[Results, Results | None, str]:
-    """The run, its twin if one is stored (``RUN_DIR/twin/`` or a previous ``OUT/twin/``) and
-    where the twin came from."""
-    results = load_run(run_dir)
-    for where, label in ((Path(run_dir) / "twin", "run_dir/twin"), ((out / "twin") if out else None, "previous evaluation")):
-        if where is not None and (where / "manifest.json").is_file():
-            try:
-                twin = load_results(where)
-            except (OSError, ValueError) as exc:
-                raise EvaluationError(f"{where}: cannot read the twin ({exc.__class__.__name__})") from None
-            try:
-                check_twin(results, twin)
-            except EvaluationError:
-                if label == "previous evaluation":
-                    continue  # stale: recompute
-                raise
-            return results, twin, label
-    return results, None, "computed"
-
-
-# --- data sets ----------------------------------------------------------------------------------
-
-
-def period_label(dates: pd.Series, period: str) -> np.ndarray:
-    d = pd.to_datetime(dates)
-    if period == "year":
-        return d.dt.year.to_numpy(dtype=np.int64)
-    if period == "quarter":
-        return (d.dt.year * 10 + d.dt.quarter).to_numpy(dtype=np.int64)
-    if period == "month":
-        return (d.dt.year * 100 + d.dt.month).to_numpy(dtype=np.int64)
-    raise ValueError(f"unknown period {period!r}")
-
-
-def _week_periods(panel: pd.DataFrame, period: str) -> pd.Series:
-    weeks = panel[["week", "date"]].drop_duplicates("week").sort_values("week")
-    if period == "week":
-        return pd.Series(weeks["week"].to_numpy(dtype=np.int64), index=weeks["week"].to_numpy())
-    return pd.Series(period_label(weeks["date"], period), index=weeks["week"].to_numpy())
-
-
-def admin_data(results: Results, twin: Results, period: str = "quarter") -> pd.DataFrame:
-    """The evaluator's administrative panel: replicate x neighbourhood x period with recorded
-    crime and (oracle) true offences per 1,000 inhabitants per year, activities per 1,000
-    inhabitants per year by pillar, cost, the modal stage, the cohort (period of launch) and the
-    true effects ``tau_<outcome>`` (treated run minus twin, aggregated the same way)."""
-    if period not in WINDOWS:
-        raise EvaluationError(f"--period: unknown period {period!r} (choose from {', '.join(WINDOWS)})")
-    of_week = _week_periods(results.panel, period)
-    flows = ["offences", "recorded_crimes", "cost_usd", "cost_in_kind_usd"] + [f"activities_{p}" for p in PILLARS]
-    keys = ["replicate", "neighbourhood", "time"]
-
-    def aggregate(panel: pd.DataFrame) -> pd.DataFrame:
-        p = panel[["replicate", "neighbourhood", "week", "population"] + flows].copy()
-        p["time"] = of_week.reindex(p["week"]).to_numpy()
-        g = p.groupby(keys, sort=True)
-        out = g[flows].sum()
-        out["weeks"] = g.size()
-        out["population"] = g["population"].mean()
-        per_year = 52.0 / out["weeks"] * 1000.0 / out["population"]
-        out["offences_per_1000"] = out["offences"] * per_year
-        out["recorded_crimes_per_1000"] = out["recorded_crimes"] * per_year
-        for pl in PILLARS:
-            out[f"activities_{pl}_per_1000"] = out[f"activities_{pl}"] * per_year
-        return out.reset_index()
-
-    a = aggregate(results.panel)
-    b = aggregate(twin.panel)
-    for o in ("offences_per_1000", "recorded_crimes_per_1000"):
-        a[f"tau_{o}"] = a[o].to_numpy() - b.set_index(keys).reindex(pd.MultiIndex.from_frame(a[keys]))[o].to_numpy()
-    # Modal stage of each period (the stage of most of its weeks).
-    st = results.panel[["replicate", "neighbourhood", "week", "stage"]].copy()
-    st["time"] = of_week.reindex(st["week"]).to_numpy()
-    st["stage"] = st["stage"].astype(str)
-    mode = (st.groupby(keys + ["stage"]).size().rename("n").reset_index()
-            .sort_values(keys + ["n"], ascending=[True, True, True, False], kind="stable")
-            .drop_duplicates(keys)[keys + ["stage"]])
-    a = a.merge(mode, on=keys, how="left")
-    lw = launch_weeks(results)
-    lw["cohort"] = [float(of_week.get(int(w), np.nan)) if pd.notna(w) else np.nan for w in lw["launch_week"]]
-    nb = results.neighbourhoods[["replicate", "neighbourhood", "diagnosis_score"]]
-    a = a.merge(lw[["replicate", "neighbourhood", "cohort", "cohort_year", "is_control"]],
-                on=["replicate", "neighbourhood"], how="left").merge(nb, on=["replicate", "neighbourhood"], how="left")
-    a["unit"] = a["neighbourhood"]
-    return a
-
-
-def survey_data(results: Results, twin: Results, *, size: int, seed: int, field_date=(3, 15),
-                coverage: str = "treated_and_controls") -> pd.DataFrame:
-    """The survey with true effects, its cohort on the survey's time scale and ``unit``/``time``."""
-    s = draw_survey(results.panel, results.neighbourhoods, size=size, seed=seed, field_date=field_date,
-                    coverage=coverage, twin_panel=twin.panel)
-    if s.empty:
-        return s
-    s["cohort"] = survey_cohorts(s).to_numpy()
-    s["unit"] = s["neighbourhood"]
-    s["time"] = s["year"]
-    nb = results.neighbourhoods[["replicate", "neighbourhood", "diagnosis_score"]]
-    return s.merge(nb, on=["replicate", "neighbourhood"], how="left")
-
-
-# --- estimation ---------------------------------------------------------------------------------
-
-
-def _matches(nb_r: pd.DataFrame, units: set) -> pd.DataFrame:
-    nb_r = nb_r[nb_r["neighbourhood"].isin(units)].assign(cohort=nb_r["cohort_year"].astype(float))
-    m = est.match_controls(nb_r, unit="neighbourhood", cohort="cohort", score="diagnosis_score",
-                           is_control="is_control", method="ministry")
-    if m.empty:
-        m = est.match_controls(nb_r, unit="neighbourhood", cohort="cohort", score="diagnosis_score",
-                               method="nearest", is_control=None)
-    return m
-
-
-def _true_att(d: pd.DataFrame, outcome: Outcome) -> float:
-    post = d["cohort"].notna() & (d["time"] >= d["cohort"].fillna(np.inf)) & d[outcome.column].notna()
-    v = d.loc[post, outcome.truth].astype(float)
-    return float(v.mean()) if len(v) else np.nan
-
-
-def estimate_effects(admin: pd.DataFrame, survey: pd.DataFrame, neighbourhoods: pd.DataFrame, outcomes: list[str],
-                     period: str, leads: int | None = None, lags: int | None = None,
-                     alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Run every estimator on every outcome of every replicate; returns (effects, event study, skipped)."""
-    att_parts, dyn_parts, skipped = [], [], {}
-    replicates = sorted(neighbourhoods["replicate"].unique())
-    for r in replicates:
-        nb_r = neighbourhoods[neighbourhoods["replicate"] == r]
-        for name in outcomes:
-            o = OUTCOMES[name]
-            data = survey if o.source == "survey" else admin
-            if data is None or data.empty:
-                skipped[f"{r}/{name}"] = {"all": "no data (no survey year inside the calendar)"}
-                continue
-            d = data[data["replicate"] == r]
-            win = SURVEY_WINDOW if o.source == "survey" else WINDOWS[period]
-            le, la = leads if leads is not None else win[0], lags if lags is not None else win[1]
-            matches = _matches(nb_r, set(d["unit"].unique()))
-            att, dyn = est.estimate_all(d, o.column, unit="unit", time="time", cohort="cohort", truth=o.truth,
-                                        matches=matches, leads=le, lags=la, alpha=alpha)
-            if att.attrs.get("skipped"):
-                skipped[f"{r}/{name}"] = att.attrs["skipped"]
-            # Callaway-Sant'Anna by cohort too (the overall row equals the simple aggregation).
-            try:
-                grp = est.callaway_santanna(d, o.column, unit="unit", time="time", cohort="cohort",
-                                            control="notyet", aggregation="group", truth=o.truth, alpha=alpha)
-                att = pd.concat([att, grp[grp["term"] != "ATT"]], ignore_index=True)
-            except ValueError:
-                pass
-            for frame, parts in ((att, att_parts), (dyn, dyn_parts)):
-                if frame.empty:
-                    continue
-                frame = frame.copy()
-                frame["outcome"] = name
-                frame.insert(0, "replicate", int(r))
-                frame.insert(2, "source", o.source)
-                frame["unit"] = o.unit
-                frame["true_att"] = _true_att(d, o)
-                frame["bias"] = frame["estimate"] - frame["true_effect"]
-                frame["covers_truth"] = (frame["ci_low"] <= frame["true_effect"]) & (frame["true_effect"] <= frame["ci_high"])
-                parts.append(frame)
-    effects = pd.concat(att_parts, ignore_index=True) if att_parts else pd.DataFrame()
-    dynamic = pd.concat(dyn_parts, ignore_index=True) if dyn_parts else pd.DataFrame()
-    return effects, dynamic, skipped
-
-
-def summarise_effects(effects: pd.DataFrame) -> pd.DataFrame:
-    """Across replicates: mean estimate and truth, bias, RMSE, CI coverage of the truth."""
-    if effects.empty:
-        return pd.DataFrame()
-    g = effects.groupby(["outcome", "source", "estimator", "term", "unit"], sort=False)
-    s = g.agg(replicates=("replicate", "nunique"), estimate=("estimate", "mean"), se=("se", "mean"),
-              ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"), true_effect=("true_effect", "mean"),
-              true_att=("true_att", "mean"), bias=("bias", "mean"),
-              rmse=("bias", lambda b: float(np.sqrt(np.mean(np.square(b))))),
-              coverage=("covers_truth", "mean")).reset_index()
-    return s
-
-
-# --- spillovers, stages and pillars, cost ----------------------------------------------------------
-
-
-def spillover_table(results: Results, twin: Results, admin: pd.DataFrame, period: str) -> pd.DataFrame:
-    from sn_sim.evaluation.spillovers import block_spillovers, estimated_spillovers, neighbourhood_spillovers
-
-    of_week = _week_periods(results.panel, period)
-    parts = [neighbourhood_spillovers(results, twin), block_spillovers(results, twin)]
-    parts.append(estimated_spillovers(admin, results, truth="tau_recorded_crimes_per_1000",
-                                      period_of_week=lambda w: of_week.get(w, np.nan)))
-    parts = [p for p in parts if not p.empty]
-    if not parts:
-        return pd.DataFrame(columns=["replicate", "level", "group", "estimator", "outcome"])
-    out = pd.concat(parts, ignore_index=True)
-    if "true_effect" not in out.columns:
-        out["true_effect"] = np.nan
-    return out
-
-
-def stage_pillar_table(effects_weekly: pd.DataFrame, admin: pd.DataFrame, outcomes: list[str],
-                       alpha: float = 0.05) -> pd.DataFrame:
-    """Effects by stage (truth over neighbourhood-weeks; TWFE and two-stage DiD estimates) and
-    associations with pillar intensity (truth and evaluator's dose-response)."""
-    rows = []
-    weekly = {"offences_per_1000": (52.0, "per 1,000 inhabitants per year"),
-              "recorded_crimes_per_1000": (52.0, "per 1,000 inhabitants per year"),
-              "victimisation_12m": (100.0, "percentage points"), "trust_police": (100.0, "percentage points"),
-              "insecurity": (100.0, "percentage points"), "reporting_rate": (100.0, "percentage points")}
-    treated = effects_weekly[effects_weekly["cohort_year"].notna()]
-    for (r, stage), d in treated.groupby(["replicate", treated["stage"].astype(str)], sort=True):
-        if stage == "none":
-            continue
-        for o, (k, unit) in weekly.items():
-            col = f"{o}_effect"
-            if col not in d:
-                continue
-            per_nb = d.groupby("neighbourhood")[col].mean() * k
-            n = per_nb.notna().sum()
-            se = float(per_nb.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-            rows.append({"replicate": int(r), "kind": "stage", "level": stage, "estimator": "truth",
-                         "outcome": o, "unit": unit, "estimate": float(d[col].mean() * k), "se": se,
-                         "ci_low": np.nan, "ci_high": np.nan, "true_effect": float(d[col].mean() * k),
-                         "n_obs": int(d[col].notna().sum()), "n_units": int(n)})
-    admin_outcomes = [o for o in outcomes if OUTCOMES[o].source in ("admin", "oracle")]
-    doses = [f"activities_{p}_per_1000" for p in PILLARS]
-    for r, a in admin.groupby("replicate"):
-        for name in admin_outcomes:
-            o = OUTCOMES[name]
-            for method in ("twfe", "did2s"):
-                try:
-                    res = est.stage_effects(a, o.column, stage="stage", unit="unit", time="time", method=method,
-                                            truth=o.truth, alpha=alpha)
-                except (ValueError, np.linalg.LinAlgError):
-                    continue
-                for x in res.itertuples(index=False):
-                    rows.append({"replicate": int(r), "kind": "stage", "level": x.term, "estimator": x.estimator,
-                                 "outcome": name, "unit": o.unit, "estimate": x.estimate, "se": x.se,
-                                 "ci_low": x.ci_low, "ci_high": x.ci_high, "true_effect": x.true_effect,
-                                 "n_obs": x.n_obs, "n_units": x.n_units})
-            post = a[a["cohort"].notna() & (a["time"] >= a["cohort"].fillna(np.inf))]
-            for estimator, data, y, fe in (("truth_association", post, o.truth, "time"),
-                                           ("twfe_dose_response", a, o.column, "unit+time")):
-                try:
-                    res = est.dose_response(data, y, doses, unit="unit", time="time", fixed_effects=fe, alpha=alpha,
-                                            estimator=estimator)
-                except (ValueError, np.linalg.LinAlgError):
-                    continue
-                for x in res.itertuples(index=False):
-                    rows.append({"replicate": int(r), "kind": "pillar", "level": x.term.replace("activities_", "").replace("_per_1000", ""),
-                                 "estimator": estimator, "outcome": name,
-                                 "unit": f"{o.unit} per activity per 1,000 inhabitants per year",
-                                 "estimate": x.estimate, "se": x.se, "ci_low": x.ci_low, "ci_high": x.ci_high,
-                                 "true_effect": np.nan, "n_obs": x.n_obs, "n_units": x.n_units})
-    cols = ["replicate", "kind", "level", "estimator", "outcome", "unit", "estimate", "se", "ci_low", "ci_high",
-            "true_effect", "n_obs", "n_units"]
-    out = pd.DataFrame(rows, columns=cols)
-    order = {s: i for i, s in enumerate(STAGE_ORDER)}
-    out["_o"] = out["level"].map(order).fillna(99)
-    return out.sort_values(["replicate", "kind", "outcome", "estimator", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
-
-
-def cost_table(effects_weekly: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
-    """USD per offence averted and per percentage point of trust gained, true and as estimated."""
-    rows = []
-    for r, e in effects_weekly.groupby("replicate"):
-        cost = float(e["cost_usd_effect"].sum())
-        in_kind = float(e["cost_in_kind_usd_effect"].sum())
-        treated = e[e["cohort_year"].notna()]
-        post = treated[treated["event_week"].fillna(-1) >= 0]
-        # neighbourhood-years and 1,000-inhabitant-years of exposure after launch
-        nb_years = len(post) / 52.0
-        kpop_years = float((post["population"] / 1000.0).sum() / 52.0)
-        trust_years = float((post["trust_police_effect"] * 100).sum() / 52.0)
-
-        def add(measure, basis, quantity, qunit):
-            ok = np.isfinite(quantity) and quantity > 0
-            rows.append({"replicate": int(r), "measure": measure, "basis": basis, "quantity": quantity,
-                         "quantity_unit": qunit, "cost_usd": cost, "cost_in_kind_usd": in_kind,
-                         "usd_per_unit": cost / quantity if ok else np.nan,
-                         "usd_per_unit_incl_in_kind": (cost + in_kind) / quantity if ok else np.nan,
-                         "note": "" if ok else "no gain: cost-effectiveness undefined"})
-
-        add("usd_per_offence_averted", "truth", -float(treated["offences_effect"].sum()), "offences averted in intervened neighbourhoods")
-        add("usd_per_offence_averted_net", "truth", -float(e["offences_effect"].sum()),
-            "offences averted, all neighbourhoods (net of displacement or diffusion)")
-        add("usd_per_recorded_crime_averted", "truth", -float(treated["recorded_crimes_effect"].sum()), "recorded crimes averted")
-        add("usd_per_pp_trust_year", "truth", trust_years, "percentage points of trust x neighbourhood-years")
-        if effects is None or effects.empty:
-            continue
-        er = effects[(effects["replicate"] == r) & (effects["term"] == "ATT")]
-        for x in er.itertuples(index=False):
-            if x.outcome == "recorded_crimes_per_1000":
-                add("usd_per_recorded_crime_averted", f"estimated:{x.estimator}", -x.estimate * kpop_years, "recorded crimes averted")
-            elif x.outcome == "offences_per_1000":
-                add("usd_per_offence_averted", f"estimated:{x.estimator} (oracle data)", -x.estimate * kpop_years,
-                    "offences averted in intervened neighbourhoods")
-            elif x.outcome == "trust_police":
-                add("usd_per_pp_trust_year", f"estimated:{x.estimator}", x.estimate * nb_years,
-                    "percentage points of trust x neighbourhood-years")
-    return pd.DataFrame(rows, columns=["replicate", "measure", "basis", "quantity", "quantity_unit", "cost_usd",
-                                       "cost_in_kind_usd", "usd_per_unit", "usd_per_unit_incl_in_kind", "note"])
-
-
-# --- plots --------------------------------------------------------------------------------------
-
-_COLORS = {"event_study_twfe": "#d95f02", "event_study_did2s": "#1b9e77", "event_study_cs": "#7570b3",
-           "twfe": "#d95f02", "did2s": "#1b9e77", "cs_notyet": "#7570b3", "cs_never": "#e7298a", "matched": "#66a61e"}
-
-
-def plot_event_study(dynamic: pd.DataFrame, path: Path, outcomes: list[str], period: str = "quarter") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    # Recorded crime and true offences first (the quarterly panel), then the survey items.
-    ordered = sorted(outcomes, key=lambda o: OUTCOMES[o].source == "survey")
-    shown = [o for o in ordered if not dynamic.empty and o in set(dynamic["outcome"])][:6]
-    n = max(len(shown), 1)
-    ncols = 2 if n > 1 else 1
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 4.2 * nrows), squeeze=False)
-    for ax, name in zip(axes.flat, shown):
-        d = dynamic[(dynamic["outcome"] == name) & (dynamic["replicate"] == dynamic["replicate"].min())]
-        methods = [m for m in ("event_study_twfe", "event_study_did2s", "event_study_cs") if m in set(d["estimator"])]
-        for i, m in enumerate(methods):
-            x = d[d["estimator"] == m].sort_values("event_time")
-            off = (i - (len(methods) - 1) / 2) * 0.12
-            err = np.vstack([x["estimate"] - x["ci_low"], x["ci_high"] - x["estimate"]])
-            ax.errorbar(x["event_time"] + off, x["estimate"], yerr=np.nan_to_num(err), fmt="o", ms=3.5, capsize=2,
-                        color=_COLORS[m], label=m.replace("event_study_", "").replace("cs", "Callaway-Sant'Anna"))
-        truth = d[d["estimator"] == (methods[0] if methods else "")].sort_values("event_time")
-        ax.plot(truth["event_time"], truth["true_effect"], "k-", lw=1.6, label="true effect (twin)")
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.axvline(-0.5, color="grey", lw=0.8, ls=":")
-        unit = OUTCOMES[name].unit
-        ax.set_title(OUTCOMES[name].label, fontsize=10)
-        ax.set_xlabel("survey years since launch" if OUTCOMES[name].source == "survey" else f"{period}s since launch")
-        ax.set_ylabel(unit)
-        ax.legend(fontsize=7, loc="best")
-    for ax in list(axes.flat)[len(shown):]:
-        ax.axis("off")
-    if not shown:
-        axes.flat[0].text(0.5, 0.5, "no event study could be estimated", ha="center", va="center")
-    fig.suptitle("Event study: estimates (95% CI, replicate 0) against the true effect", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_estimator_comparison(effects: pd.DataFrame, path: Path, outcomes: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    att = effects[effects["term"] == "ATT"] if not effects.empty else effects
-    shown = [o for o in outcomes if not att.empty and o in set(att["outcome"])]
-    n = max(len(shown), 1)
-    ncols = 3 if n > 2 else n
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
-    r0 = int(att["replicate"].min()) if not att.empty else 0
-    for ax, name in zip(axes.flat, shown):
-        d = att[att["outcome"] == name]
-        names = [e for e in est.ESTIMATORS if e in set(d["estimator"])]
-        for i, e in enumerate(names):
-            x = d[d["estimator"] == e]
-            first = x[x["replicate"] == r0]
-            others = x[x["replicate"] != r0]
-            ax.scatter(others["estimate"], np.full(len(others), i), s=8, color="lightgrey", zorder=1)
-            if len(first):
-                f = first.iloc[0]
-                ax.errorbar(f["estimate"], i, xerr=[[f["estimate"] - f["ci_low"]], [f["ci_high"] - f["estimate"]]],
-                            fmt="o", color=_COLORS.get(e, "C0"), capsize=3, zorder=3)
-                ax.plot(f["true_effect"], i, "kx", ms=7, zorder=4)
-        if len(d):
-            ax.axvline(d.loc[d["replicate"] == r0, "true_att"].mean(), color="k", ls="--", lw=1)
-        ax.axvline(0, color="grey", lw=0.6)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_title(OUTCOMES[name].label, fontsize=9)
-        ax.set_xlabel(OUTCOMES[name].unit, fontsize=8)
-    for ax in list(axes.flat)[len(shown):]:
-        ax.axis("off")
-    fig.suptitle("Estimated ATT (95% CI) vs truth: x = estimand's true value, dashed = true ATT", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # --- markdown -----------------------------------------------------------------------------------
@@ -545,12 +106,18 @@ def effects_markdown(summary: pd.DataFrame, meta: dict) -> str:
 # --- the entry point -----------------------------------------------------------------------------
 
 
+def unknown_outcome(name: str) -> EvaluationError:
+    """The one-line error for an ``--outcome`` that is not in OUTCOMES."""
+    hint = f"; renamed {RENAMED[name]!r}" if name in RENAMED else ""
+    return EvaluationError(f"--outcome: unknown outcome {name!r}{hint} (choose from {', '.join(OUTCOMES)})")
+
+
 def _resolve_outcomes(outcomes) -> list[str]:
     if not outcomes:
         return list(OUTCOMES)
     bad = [o for o in outcomes if o not in OUTCOMES]
     if bad:
-        raise EvaluationError(f"--outcome: unknown outcome {bad[0]!r} (choose from {', '.join(OUTCOMES)})")
+        raise unknown_outcome(bad[0])
     return list(dict.fromkeys(outcomes))
 
 
@@ -583,8 +150,7 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
     outcomes = _resolve_outcomes(outcomes)
     if survey_size < 1:
         raise EvaluationError(f"--survey-size: must be at least 1 (got {survey_size})")
-    if period not in WINDOWS:
-        raise EvaluationError(f"--period: unknown period {period!r} (choose from {', '.join(WINDOWS)})")
+    check_period(period)
     run_label = "<Results>"
     if isinstance(source, Results):
         results = source

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sn_sim.results import Results
+from sn_sim.evaluation.measures import OFFENCES_YEAR, RECORDED_YEAR, definition
+from sn_sim.observe.results import Results
+from sn_sim.scenario import calendar
 
 SPILLOVER_COLUMNS = [
     "replicate", "level", "group", "estimator", "outcome", "unit", "n_neighbourhoods", "effect", "se", "ci_low",
@@ -82,7 +84,7 @@ def exposure(results: Results) -> pd.DataFrame:
             if pd.notna(cohort[h]):
                 continue
             treated_adj = [int(a) for a in np.asarray(adj, dtype=np.int64) if pd.notna(cohort.get(int(a)))]
-            weeks = [(launch[a] - start).days // 7 for a in treated_adj]
+            weeks = [int(calendar.weeks_since(start, [launch[a]])[0]) for a in treated_adj]
             years = [launch[a].year for a in treated_adj]
             rows.append({
                 "replicate": int(r), "neighbourhood": int(h), "treated_neighbours": treated_adj,
@@ -100,10 +102,11 @@ def exposure(results: Results) -> pd.DataFrame:
 
 
 def neighbourhood_spillovers(results: Results, twin: Results,
-                             outcomes: tuple[str, ...] = ("offences_per_1000", "recorded_crimes_per_1000"),
+                             outcomes: tuple[str, ...] = (OFFENCES_YEAR.name, RECORDED_YEAR.name),
                              alpha: float = 0.05) -> pd.DataFrame:
     """True spillovers on never-treated neighbourhoods, adjacent vs not adjacent to an intervened
-    one. Effects are per 1,000 inhabitants per year (52 x the weekly rate)."""
+    one: per neighbourhood the mean over weeks of the weekly true effect on each outcome (rates:
+    the week's rate annualised, as ``twins.true_effects`` gives them), then over neighbourhoods."""
     from sn_sim.evaluation.twins import true_effects
 
     eff = true_effects(results, twin, outcomes=list(outcomes))
@@ -123,14 +126,14 @@ def neighbourhood_spillovers(results: Results, twin: Results,
         }
         for name, d in groups.items():
             for o in outcomes:
-                per_nb = d.groupby("neighbourhood")[[f"{o}_effect", f"{o}_twin"]].mean() * 52
+                per_nb = d.groupby("neighbourhood")[[f"{o}_effect", f"{o}_twin"]].mean()
                 s = _summarise(per_nb[f"{o}_effect"].to_numpy(), per_nb[f"{o}_twin"].to_numpy(), alpha)
                 if name == "non_adjacent_untreated":  # a reference, not a spatial spillover
                     s["interpretation"] = {"displacement": "higher than twin", "diffusion of benefits": "lower than twin",
                                            "no detectable spillover": "no detectable difference"}.get(
                                                s["interpretation"], s["interpretation"])
                 rows.append({"replicate": int(r), "level": "neighbourhood", "group": name, "estimator": "truth",
-                             "outcome": o, "unit": "per 1,000 inhabitants per year", **s})
+                             "outcome": o, "unit": definition(o).unit, **s})
     return pd.DataFrame(rows, columns=SPILLOVER_COLUMNS)
 
 
@@ -179,7 +182,7 @@ def block_spillovers(results: Results, twin: Results, alpha: float = 0.05) -> pd
     return pd.DataFrame(rows, columns=SPILLOVER_COLUMNS)
 
 
-def estimated_spillovers(admin: pd.DataFrame, results: Results, outcome: str = "recorded_crimes_per_1000",
+def estimated_spillovers(admin: pd.DataFrame, results: Results, outcome: str = RECORDED_YEAR.name,
                          truth: str | None = None, period_of_week=None, alpha: float = 0.05) -> pd.DataFrame:
     """What an evaluator would estimate: DiD on never-treated neighbourhoods only, with 'treated'
     meaning 'has an intervened neighbour' from the first neighbour's launch period on (TWFE and
@@ -204,7 +207,7 @@ def estimated_spillovers(admin: pd.DataFrame, results: Results, outcome: str = "
                 continue
             for x in est.itertuples(index=False):
                 rows.append({"replicate": int(r), "level": "neighbourhood", "group": "adjacent_untreated",
-                             "estimator": name, "outcome": outcome, "unit": "per 1,000 inhabitants per year",
+                             "estimator": name, "outcome": outcome, "unit": definition(outcome).unit,
                              "n_neighbourhoods": x.n_units, "effect": x.estimate, "se": x.se, "ci_low": x.ci_low,
                              "ci_high": x.ci_high, "twin_level": np.nan,
                              "relative_effect": np.nan, "interpretation": _interpret(x.ci_low, x.ci_high),

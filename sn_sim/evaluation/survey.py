@@ -33,13 +33,17 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-# survey item -> (panel share column, INEI wording)
-ITEMS = {
-    "victimisation": ("victimisation_12m", "victim of an offence in the last 12 months (residents 15+)"),
-    "reporting": ("reporting_rate", "victims who reported the offence to the police"),
-    "trust_police": ("trust_police", "trust the police a lot or enough"),
-    "insecurity": ("insecurity", "expect to be a victim in the next 12 months"),
+from sn_sim.evaluation.measures import SURVEY_ITEMS
+from sn_sim.scenario import calendar
+
+WORDING = {
+    "victimisation": "victim of an offence in the last 12 months (residents 15+)",
+    "reporting": "victims who reported the offence to the police",
+    "trust_police": "trust the police a lot or enough",
+    "insecurity": "expect to be a victim in the next 12 months",
 }
+# survey item -> (panel share column, from the item's outcome definition; INEI wording)
+ITEMS = {item: (SURVEY_ITEMS[item].numerator[0], wording) for item, wording in WORDING.items()}
 
 
 def survey_weeks(panel: pd.DataFrame, field_date: tuple[int, int] = (3, 15)) -> pd.DataFrame:
@@ -96,7 +100,8 @@ def draw_survey(panel: pd.DataFrame, neighbourhoods: pd.DataFrame | None = None,
     start = pd.Timestamp(panel.loc[panel["week"] == panel["week"].min(), "date"].iloc[0])
     if neighbourhoods is not None and len(neighbourhoods):
         nb = neighbourhoods[["replicate", "neighbourhood", "is_control", "launch_date"]].copy()
-        nb["launch_week"] = ((pd.to_datetime(nb["launch_date"]) - start).dt.days // 7).astype("Int64")
+        nb["launch_week"] = pd.Series(calendar.weeks_since(start, pd.to_datetime(nb["launch_date"])),
+                                      index=nb.index).astype("Int64")
         nb = nb.drop(columns="launch_date").rename(columns={"is_control": "designated_control"})
     else:
         last = panel[panel["week"] == panel["week"].max()]

@@ -23,13 +23,16 @@ from typing import Callable
 import pandas as pd
 
 from sn_sim.evaluation import EvaluationError
-from sn_sim.results import Results
-from sn_sim.scenario import Scenario, validate
+from sn_sim.evaluation.measures import definition, value
+from sn_sim.observe.results import Results
+from sn_sim.scenario import Scenario, calendar, validate
 
-# Panel outcomes whose true effects are computed (rates and counts in the panel's units).
+# Outcomes whose true effects are computed: panel columns (counts and shares in the panel's
+# units, per neighbourhood-week) and rates per 1,000 inhabitants annualised from the week
+# (``with_rates``; registry definitions, or derived from them in ``measures``).
 TRUE_EFFECT_OUTCOMES = (
-    "offences", "offences_per_1000", "property_offences", "violent_offences", "homicides",
-    "recorded_crimes", "recorded_crimes_per_1000", "victims", "victimisation_12m", "reporting_rate",
+    "offences", "offences_per_1000_year", "property_offences", "violent_offences", "homicides",
+    "recorded_crimes", "recorded_crimes_per_1000_year", "victims", "victimisation_12m", "reporting_rate",
     "trust_police", "insecurity", "youth_at_risk", "youth_in_gangs", "collective_efficacy",
     "junta_members", "cost_usd", "cost_in_kind_usd",
 )
@@ -83,11 +86,21 @@ def check_twin(results: Results, twin: Results) -> None:
                               f"({tm.get('seed')}/{tm.get('replicates')} vs {m.get('seed')}/{m.get('replicates')})")
 
 
-def with_rates(panel: pd.DataFrame) -> pd.DataFrame:
-    """Add ``recorded_crimes_per_1000`` (weekly, per 1,000 inhabitants) when absent."""
-    if "recorded_crimes_per_1000" not in panel.columns:
-        panel = panel.assign(recorded_crimes_per_1000=1000 * panel["recorded_crimes"] / panel["population"])
-    return panel
+def with_rates(panel: pd.DataFrame, names=TRUE_EFFECT_OUTCOMES) -> pd.DataFrame:
+    """Add the outcomes of ``names`` that are not panel columns, per neighbourhood-week, from
+    their registry definition (e.g. ``offences_per_1000_year``: the week's offences per 1,000
+    inhabitants, annualised); names that are neither are left out."""
+    added = {}
+    for name in names:
+        if name in panel.columns:
+            continue
+        try:
+            o = definition(name)
+        except KeyError:
+            continue
+        if all(c in panel.columns for c in o.columns):
+            added[name] = value(panel, o)
+    return panel.assign(**added) if added else panel
 
 
 def launch_weeks(results: Results) -> pd.DataFrame:
@@ -96,7 +109,7 @@ def launch_weeks(results: Results) -> pd.DataFrame:
     panel = results.panel
     start = pd.Timestamp(panel.loc[panel["week"] == 0, "date"].iloc[0])
     launch = pd.to_datetime(nb["launch_date"])
-    week = ((launch - start).dt.days // 7).astype("Int64")
+    week = pd.Series(calendar.weeks_since(start, launch)).astype("Int64")
     return pd.DataFrame({
         "replicate": nb["replicate"].to_numpy(), "neighbourhood": nb["neighbourhood"].to_numpy(),
         "cohort_year": nb["cohort_year"].astype("Int16").to_numpy(), "launch_week": week.to_numpy(),
@@ -113,8 +126,8 @@ def true_effects(results: Results, twin: Results, outcomes: tuple[str, ...] | li
     ``o_effect``.
     """
     keys = ["replicate", "neighbourhood", "week"]
-    p = with_rates(results.panel)
-    q = with_rates(twin.panel)
+    p = with_rates(results.panel, outcomes)
+    q = with_rates(twin.panel, outcomes)
     outcomes = [o for o in outcomes if o in p.columns and o in q.columns]
     if len(p) != len(q):
         raise EvaluationError(f"twin/: panel has {len(q)} rows, the run has {len(p)} (not a twin of this run)")

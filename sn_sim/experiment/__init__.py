@@ -6,7 +6,9 @@ points into a resumable sweep directory on a local process pool or a Dask cluste
 ``load_sweep(DIR)`` and ``query(DIR, sql)`` read it back; ``sensitivity(DIR, outputs)``
 computes Sobol or Morris indices. See docs/experiments.md.
 
-The heavy optional libraries (SALib, dask, duckdb, matplotlib) are imported only when used.
+Run summaries (``<outcome>_<scope>`` columns) come from the outcome registry,
+:mod:`sn_sim.observe.outcomes`. The heavy optional libraries (SALib, dask, duckdb, matplotlib)
+are imported only when used.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 from sn_sim.experiment import compare as _compare_module
 from sn_sim.experiment import sensitivity as _sensitivity_module
 from sn_sim.experiment.executors import DaskExecutor, Executor, LocalPoolExecutor, RunTask, run_task
-from sn_sim.experiment.summaries import METRICS, summarise, summary_names
 from sn_sim.experiment.sweep import (
     SweepPlan,
     SweepResult,
@@ -35,6 +36,6 @@ sensitivity = _sensitivity_module.sensitivity
 __all__ = [
     "compare", "ComparisonResult", "run_sweep", "plan_sweep", "load_sweep", "load_failures", "query",
     "SweepPlan", "SweepResult", "sensitivity", "SensitivityResult", "Executor", "LocalPoolExecutor",
-    "DaskExecutor", "RunTask", "run_task", "summarise", "summary_names", "METRICS",
+    "DaskExecutor", "RunTask", "run_task",
 ]
 

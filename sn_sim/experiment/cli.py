@@ -36,7 +36,7 @@ def cmd_compare(args) -> int:
     check_comparable(scenarios, list(args.scenarios))
     out = Path(args.out) if args.out else Path("runs") / f"compare-{scenarios[0].name}"
     if not args.out:
-        from sn_sim.results import check_output_dir
+        from sn_sim.observe.storage import check_output_dir
 
         if out.parent.exists():
             check_output_dir(out, args.force)
@@ -131,7 +131,7 @@ def register(sub) -> None:
     p = sub.add_parser("sensitivity", help="Sobol or Morris indices (SALib) from a sobol/morris sweep directory")
     p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a sweep directory")
     p.add_argument("--output", dest="outputs", action="append", required=True, metavar="NAME",
-                   help="summary output, e.g. offences_per_1000_all (repeatable)")
+                   help="summary output, e.g. offences_per_1000_year_all (repeatable)")
     p.add_argument("--method", choices=["sobol", "morris"], default=None, help="default: the sweep's design")
     p.add_argument("--resamples", type=int, default=200, metavar="N", help="bootstrap resamples (default 200)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed (default 0)")

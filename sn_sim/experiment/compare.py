@@ -8,7 +8,7 @@ then due to the policy, not to luck, and effects are computed replicate by repli
     effect_r = outcome(scenario, r) - outcome(base, r)
     effect   = mean_r effect_r,  95% interval = effect +/- t(0.975, n-1) * sd_r / sqrt(n)
 
-Two scopes (see :mod:`sn_sim.experiment.summaries`): ``all`` -- the whole candidate pool,
+Two scopes (see :data:`sn_sim.observe.outcomes.SCOPES`): ``all`` -- the whole candidate pool,
 displacement and diffusion included -- and ``treated`` -- the neighbourhoods the compared
 scenario treats, in both the scenario and the base (the same neighbourhoods of the same
 replicate, so the contrast is paired). Outcomes: :data:`OUTCOMES`.
@@ -31,21 +31,24 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.errors import ScenarioError, SnSimError
-from sn_sim.experiment import summaries
+from sn_sim.observe import outcomes
 from sn_sim.scenario import Scenario, load_scenario
 
-# (outcome, label, unit in tables, display factor, decimals). CSVs hold raw values.
-OUTCOMES = [
-    ("offences_per_1000", "Offences per 1,000 residents per year", "offences", 1.0, 1),
-    ("victimisation_12m", "12-month victimisation", "% / pp", 100.0, 2),
-    ("trust_police", "Trust in police", "% / pp", 100.0, 2),
-    ("insecurity", "Perceived insecurity", "% / pp", 100.0, 2),
-    ("youth_in_gangs", "Gang-involved youth", "persons", 1.0, 0),
-    ("cost_usd", "Strategy budget spent", "USD million", 1e-6, 2),
-    ("total_cost_usd", "Cost incl. in-kind officers", "USD million", 1e-6, 2),
-    ("cost_per_offence_averted", "Cost per offence averted", "USD", 1.0, 0),
+# Outcomes of the effects table: (outcome, label, unit in tables, display factor, decimals). Labels
+# come from the outcome registry; the units are the tables' display units (CSVs hold raw values).
+CPA = "cost_per_offence_averted"  # a ratio of effects, not a registry outcome
+_DISPLAY = [
+    ("offences_per_1000_year", "offences", 1.0, 1),
+    ("victimisation_12m", "% / pp", 100.0, 2),
+    ("trust_police", "% / pp", 100.0, 2),
+    ("insecurity", "% / pp", 100.0, 2),
+    ("youth_in_gangs", "persons", 1.0, 0),
+    ("cost_usd", "USD million", 1e-6, 2),
+    ("total_cost_usd", "USD million", 1e-6, 2),
 ]
-LEVEL_OUTCOMES = [o[0] for o in OUTCOMES if o[0] != "cost_per_offence_averted"]
+OUTCOMES = [(k, outcomes.get(k).label, unit, f, dec) for k, unit, f, dec in _DISPLAY]
+OUTCOMES.append((CPA, "Cost per offence averted", "USD", 1.0, 0))
+LEVEL_OUTCOMES = [o[0] for o in OUTCOMES if o[0] != CPA]
 SCOPE_LABELS = {"all": "all neighbourhoods of the pool", "treated": "neighbourhoods the scenario treats"}
 
 
@@ -123,7 +126,7 @@ class ComparisonResult:
         for key, label, unit, factor, dec in OUTCOMES:
             sub = e[e["outcome"] == key].set_index("scenario")
             row = {"outcome": f"{label} ({unit})"}
-            ratio = key == "cost_per_offence_averted"
+            ratio = key == CPA
             if scope == "all":  # the base's level is one number; for "treated" it depends on the set
                 row[f"{self.base} (level)"] = "" if ratio else _fmt(sub.loc[self.base, "base_mean"] * factor, dec)
             for n in names:
@@ -145,14 +148,14 @@ class ComparisonResult:
                  f"(treated scope: with the base's level on the same neighbourhoods); shares in percentage "
                  f"points; costs over the whole calendar; cost per offence averted = extra cost incl. in-kind "
                  f"officers / offences averted (Fieller interval; none shown when unbounded).", ""]
-        for scope in summaries.SCOPES:
+        for scope in outcomes.SCOPES:
             lines += [f"## {SCOPE_LABELS[scope].capitalize()}", "", _markdown_table(self.table(scope)), ""]
         return "\n".join(lines)
 
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
         """Write effects.csv/.md, summary.csv, replicates.csv, series.parquet, manifest.json and
         plots/ (time series, forest plot, cost against effect) atomically to ``out``."""
-        from sn_sim.results import check_output_dir, staged_directory
+        from sn_sim.observe.storage import check_output_dir, staged_directory
 
         out = Path(out)
         check_output_dir(out, force)
@@ -255,11 +258,11 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
     check_comparable(scs, [str(s) if not isinstance(s, Scenario) else None for s in scenarios])
     base = scs[0]
     if out is not None:
-        from sn_sim.results import check_output_dir
+        from sn_sim.observe.storage import check_output_dir
 
         check_output_dir(Path(out), force)  # fail before simulating, not after
     names = _unique_names(scs)
-    post_start = summaries.post_start_for(*scs)
+    post_start = outcomes.post_start_for(*scs)
     tasks = [RunTask(scenario=s.to_dict(), seed=seed, replicate=r, post_start=post_start.isoformat(),
                      kind="compare", key=i * replicates + r)
              for i, s in enumerate(scs) for r in range(replicates)]
@@ -307,19 +310,19 @@ def _analyse(results, names, replicates):
     series = []
     for i, name in enumerate(names):
         for r in range(replicates):
-            agg = results[(i, r)]["aggregates"]
-            base_agg = results[(0, r)]["aggregates"]
-            for scope in summaries.SCOPES:
+            agg = results[(i, r)]["totals"]
+            base_agg = results[(0, r)]["totals"]
+            for scope in outcomes.SCOPES:
                 mask = None if scope == "all" else agg["treated"].to_numpy()
                 if mask is not None and len(mask) != len(base_agg):
                     raise ScenarioError(f"{name}: the candidate pool differs from the base scenario's")
-                own = summaries.summarise_aggregates(agg, mask)
-                ref = summaries.summarise_aggregates(base_agg, mask)
+                own = outcomes.summarise_totals(agg, mask)
+                ref = outcomes.summarise_totals(base_agg, mask)
                 for key in LEVEL_OUTCOMES + ["offences"]:
                     rows.append({"scenario": name, "scope": scope, "replicate": r, "outcome": key,
                                  "base_value": ref[key], "value": own[key], "effect": own[key] - ref[key]})
                 # Levels for the summary table: each scenario on its own scope.
-            for scope in summaries.SCOPES:
+            for scope in outcomes.SCOPES:
                 s = results[(i, r)][f"series_{scope}"].copy()
                 s.insert(0, "scenario", name)
                 s.insert(1, "scope", scope)
@@ -339,7 +342,7 @@ def _analyse(results, names, replicates):
         extra_cost = by["total_cost_usd"]["effect"].to_numpy()
         averted = -by["offences"]["effect"].to_numpy()
         est, lo, hi = ratio_interval(extra_cost, averted) if name != names[0] else (math.nan,) * 3
-        eff_rows.append({"scenario": name, "base": names[0], "scope": scope, "outcome": "cost_per_offence_averted",
+        eff_rows.append({"scenario": name, "base": names[0], "scope": scope, "outcome": CPA,
                          "n": int((~np.isnan(averted)).sum()), "base_mean": math.nan, "mean": math.nan,
                          "effect": est, "ci_low": lo, "ci_high": hi})
         eff_rows.append({"scenario": name, "base": names[0], "scope": scope, "outcome": "offences_averted",
@@ -364,15 +367,12 @@ def _analyse(results, names, replicates):
 
 # --- Plots ------------------------------------------------------------------------------------
 
-SERIES_LABELS = {
-    "offences_per_1000": "Offences per 1,000 residents (annualised)",
-    "victimisation_12m": "12-month victimisation (%)",
-    "trust_police": "Trust in police (%)",
-    "insecurity": "Perceived insecurity (%)",
-    "youth_in_gangs": "Gang-involved youth",
-    "cost_to_date_usd": "Cumulative budget spent (USD million)",
-}
-SERIES_FACTORS = {"victimisation_12m": 100, "trust_police": 100, "insecurity": 100, "cost_to_date_usd": 1e-6}
+# The weekly series a comparison keeps and plots: the registry's series outcomes and the
+# cumulative Strategy spending (``cost_to_date_usd``, the running sum of the weekly cost_usd).
+SERIES = tuple(outcomes.SERIES_OUTCOMES) + ("cost_to_date_usd",)
+SERIES_LABELS = {n: outcomes.get(n).label + (" (%)" if outcomes.get(n).percent else "")
+                 for n in outcomes.SERIES_OUTCOMES} | {"cost_to_date_usd": "Cumulative budget spent (USD million)"}
+SERIES_FACTORS = {n: 100 for n in outcomes.SERIES_OUTCOMES if outcomes.get(n).percent} | {"cost_to_date_usd": 1e-6}
 
 
 def _figure(nrows, ncols, size):
@@ -403,7 +403,7 @@ def plot_series(res: ComparisonResult, path: Path, scope: str = "all") -> Path:
     colours = _colours(names)
     fig, axes = _figure(2, 3, (14, 7.5))
     post = pd.Timestamp(res.manifest["post_start"])
-    for ax, col in zip(axes.ravel(), summaries.SERIES):
+    for ax, col in zip(axes.ravel(), SERIES):
         f = SERIES_FACTORS.get(col, 1)
         for name in names:
             g = s[s["scenario"] == name].pivot(index="date", columns="replicate", values=col).sort_index() * f
@@ -432,13 +432,13 @@ def plot_series(res: ComparisonResult, path: Path, scope: str = "all") -> Path:
 def plot_forest(res: ComparisonResult, path: Path) -> Path:
     """Effects with 95% intervals, one panel per outcome; both scopes."""
     names = [n for n in res.manifest["scenario_names"] if n != res.base]
-    outcomes = [o for o in OUTCOMES if o[0] != "cost_per_offence_averted"]
+    shown = [o for o in OUTCOMES if o[0] != CPA]
     ncols = 4
-    nrows = math.ceil(len(outcomes) / ncols)
+    nrows = math.ceil(len(shown) / ncols)
     fig, axes = _figure(nrows, ncols, (15, 2.2 + 0.45 * len(names) * nrows))
     e = res.effects
     markers = {"all": ("o", "#1f77b4", -0.12), "treated": ("s", "#d62728", 0.12)}
-    for ax, (key, label, unit, factor, _) in zip(axes.ravel(), outcomes):
+    for ax, (key, label, unit, factor, _) in zip(axes.ravel(), shown):
         for scope, (mk, colour, dy) in markers.items():
             sub = e[(e["outcome"] == key) & (e["scope"] == scope)].set_index("scenario")
             for j, n in enumerate(names):
@@ -457,7 +457,7 @@ def plot_forest(res: ComparisonResult, path: Path) -> Path:
         ax.invert_yaxis()
         ax.set_title(f"{label}\n({'pp' if unit == '% / pp' else unit})", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
-    for ax in axes.ravel()[len(outcomes):]:
+    for ax in axes.ravel()[len(shown):]:
         ax.set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
@@ -483,7 +483,7 @@ def plot_cost_effect(res: ComparisonResult, path: Path, scope: str = "all") -> P
         xerr = None if pd.isna(a["ci_low"]) else [[x - a["ci_low"]], [a["ci_high"] - x]]
         yerr = None if pd.isna(c["ci_low"]) else [[y - c["ci_low"] * 1e-6], [c["ci_high"] * 1e-6 - y]]
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=colours[name], capsize=3, ms=7)
-        cpa = e.loc[(name, "cost_per_offence_averted"), "effect"]
+        cpa = e.loc[(name, CPA), "effect"]
         note = f"{name}" + (f"\n${cpa:,.0f} per offence averted" if not pd.isna(cpa) else "")
         ax.annotate(note, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.axhline(0, color="k", lw=0.6)

@@ -48,10 +48,10 @@ class RunTask:
 
     scenario : resolved scenario (``Scenario.to_dict()``), validated again in the worker
     seed, replicate : passed to ``sn_sim.api.run_replicate`` -- the run's only randomness
-    outputs : summary columns to keep (None: all of ``summaries.summary_names()``)
+    outputs : summary columns to keep (None: all of ``sn_sim.observe.outcomes.summary_names()``)
     panel : also return the full weekly panel
     post_start : ISO date where the summaries' post period starts (None: whole calendar)
-    kind : "summary" (sweeps) or "compare" (per-neighbourhood aggregates and weekly series)
+    kind : "summary" (sweeps) or "compare" (per-neighbourhood outcome totals and weekly series)
     key : the caller's identifier (a sweep's run id)
     """
 
@@ -68,20 +68,20 @@ class RunTask:
 def run_task(task: RunTask) -> dict[str, Any]:
     """Run one task (in whichever process receives it) and reduce its panel."""
     from sn_sim import api
-    from sn_sim.experiment import summaries
+    from sn_sim.observe import outcomes
     from sn_sim.scenario import validate
 
     scenario = validate(task.scenario, source=f"<run {task.key}>")
     panel, _, _ = api.run_replicate(scenario, task.seed, task.replicate)
     if task.kind == "compare":
-        agg = summaries.neighbourhood_aggregates(panel, task.post_start)
+        totals = outcomes.neighbourhood_totals(panel, task.post_start)
         return {
-            "aggregates": agg,
-            "series_all": summaries.weekly_series(panel),
-            "series_treated": summaries.weekly_series(panel, agg["treated"].to_numpy()),
+            "totals": totals,
+            "series_all": outcomes.series(panel),
+            "series_treated": outcomes.series(panel, totals["treated"].to_numpy()),
         }
     names = list(task.outputs) if task.outputs is not None else None
-    return {"summary": summaries.summarise(panel, task.post_start, names),
+    return {"summary": outcomes.summarise(panel, task.post_start, names),
             "panel": panel if task.panel else None}
 
 

@@ -4,7 +4,7 @@ Run a sweep with ``design = "sobol"`` (Saltelli/Sobol' sample) or ``design = "mo
 (elementary-effect trajectories), then::
 
     from sn_sim.experiment import sensitivity
-    res = sensitivity("sweeps/drivers", ["offences_per_1000_all", "trust_police_all"])
+    res = sensitivity("sweeps/drivers", ["offences_per_1000_year_all", "trust_police_all"])
     res.indices          # one row per output x parameter
     res.save("sweeps/drivers/sensitivity")
 

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-WEEKS_PER_YEAR = 52.0  # per-year conversions of weekly flows (a simulated year has 52 or 53 weeks)
+from sn_sim.scenario.calendar import WEEKS_PER_YEAR  # per-year conversions of weekly flows
+
 
 
 @dataclass(frozen=True)
@@ -135,17 +136,19 @@ def datacollector_reporters(recorder) -> dict[str, Any]:
 # --- on a panel (one replicate, or many with a groupby) ------------------------------------------
 
 
-def weekly(panel: pd.DataFrame, names=SERIES_OUTCOMES, mask=None) -> pd.DataFrame:
-    """Week-by-week outcomes over a set of neighbourhoods of one replicate's panel.
+def weekly(panel: pd.DataFrame, names=SERIES_OUTCOMES, mask=None, by=("week", "date")) -> pd.DataFrame:
+    """Week-by-week outcomes pooled over a set of neighbourhoods of one replicate's panel.
 
-    ``mask``: boolean array over neighbourhood ids (all when None). Returns columns week,
-    date and one per outcome."""
+    ``mask``: boolean array over neighbourhood ids (all when None). ``by``: the grouping
+    (default one row per week; e.g. ``["replicate", "treated", "date"]`` for several replicates
+    and groups at once). Returns the ``by`` columns and one column per outcome."""
     p = panel
     if mask is not None:
         keep = np.asarray(mask, dtype=bool)
         p = panel[keep[panel["neighbourhood"].to_numpy()]]
+    by = list(by)
     need = sorted({c for n in names for c in get(n).columns})
-    frame = p[["week", "date"]].copy()
+    frame = p[by].copy()
     for n in names:
         o = get(n)
         num = sum(p[c].to_numpy(dtype=float) for c in o.numerator)
@@ -154,13 +157,34 @@ def weekly(panel: pd.DataFrame, names=SERIES_OUTCOMES, mask=None) -> pd.DataFram
         frame[f"{n}__num"] = num
     for c in need:
         frame[f"{c}__col"] = p[c].to_numpy(dtype=float)
-    g = frame.groupby(["week", "date"], observed=True, sort=True).sum(numeric_only=True)
+    g = frame.groupby(by, observed=True, sort=True, dropna=False).sum(numeric_only=True)
     out = pd.DataFrame(index=g.index)
     for n in names:
         o = get(n)
         num = g[f"{n}__num"]
-        out[n] = o.factor * (num / g[f"{o.denominator}__col"] if o.denominator else num)
+        den = g[f"{o.denominator}__col"].replace(0, np.nan) if o.denominator else None
+        out[n] = o.factor * (num / den if o.denominator else num)
     return out.reset_index()
+
+
+def series(panel: pd.DataFrame, mask=None) -> pd.DataFrame:
+    """The weekly :data:`SERIES_OUTCOMES` of one replicate's panel over the neighbourhoods in
+    ``mask``, and the Strategy's spending to date (``cost_to_date_usd``)."""
+    s = weekly(panel, tuple(SERIES_OUTCOMES) + ("cost_usd",), mask)
+    s["cost_to_date_usd"] = s.pop("cost_usd").cumsum()
+    return s
+
+
+def axis_label(name: str) -> str:
+    """``label (unit)`` for a figure axis; shares are shown in %."""
+    o = get(name)
+    unit = f"% of {o.population}" if o.percent else o.unit
+    return f"{o.label} ({unit})"
+
+
+def display_factor(name: str) -> float:
+    """Multiplier from the outcome's value to what figures show (100 for shares)."""
+    return 100.0 if get(name).percent else 1.0
 
 
 def _as_date(value) -> dt.date | None:

@@ -39,6 +39,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from sn_sim.observe import outcomes  # noqa: E402
+
 FIGSIZE = (11, 7)
 DPI = 110
 SMOOTH_WEEKS = 4  # weekly counts are noisy at neighbourhood scale; a month shows the trend
@@ -56,13 +58,9 @@ PILLARS = {
     "activities_culture": "culture",
 }
 
-# (column, axis label, scale factor) for the survey-style and crime outcomes.
-OUTCOMES = [
-    ("offences_per_1000", "offences per 1,000 inhabitants per week", 1.0),
-    ("trust_police", "trust in police (% of adults 18+)", 100.0),
-    ("victimisation_12m", "victimised in last 12 months (% of 15+)", 100.0),
-    ("insecurity", "feel insecure (% of 15+)", 100.0),
-]
+# The survey-style and crime outcomes plotted (definitions: sn_sim.observe.outcomes).
+OUTCOMES = [(name, outcomes.axis_label(name), outcomes.display_factor(name))
+            for name in ("offences_per_1000_week", "trust_police", "victimisation_12m", "insecurity")]
 
 
 def write_plots(panel: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -88,15 +86,9 @@ def write_plots(panel: pd.DataFrame, out_dir: Path) -> list[Path]:
 # --- aggregation -------------------------------------------------------------------------
 
 
-def _weighted_mean(panel: pd.DataFrame, keys: list[str], cols: list[str], weight: str) -> pd.DataFrame:
-    """Weighted mean of ``cols`` within ``keys`` groups (sum(x*w) / sum(w)), vectorised."""
-    w = panel[weight].astype(float)
-    tmp = panel[keys].copy()
-    for c in cols:
-        tmp[c] = panel[c].astype(float) * w
-    tmp["_w"] = w
-    sums = tmp.groupby(keys, observed=True, dropna=False, sort=True).sum()
-    return sums[cols].div(sums["_w"].replace(0, np.nan), axis=0)
+def _pooled(panel: pd.DataFrame, keys: list[str], names: list[str]) -> pd.DataFrame:
+    """Outcomes pooled within ``keys`` groups, as the registry defines them; index = keys."""
+    return outcomes.weekly(panel, names, by=keys).set_index(keys)
 
 
 def _smooth(wide: pd.DataFrame, weeks: int = SMOOTH_WEEKS) -> pd.DataFrame:
@@ -184,7 +176,7 @@ def _no_data(ax, text: str) -> None:
 
 def _plot_treated_vs_control(panel: pd.DataFrame, launches: pd.Series) -> Figure:
     cols = [c for c, _, _ in OUTCOMES]
-    agg = _weighted_mean(panel, ["replicate", "treated", "date"], cols, "population")
+    agg = _pooled(panel, ["replicate", "treated", "date"], cols)
     fig = Figure(figsize=FIGSIZE, layout="constrained")
     axes = fig.subplots(2, 2, sharex=True).ravel()
     groups = [g for g in (True, False) if g in agg.index.get_level_values("treated")]
@@ -210,9 +202,9 @@ def _plot_treated_vs_control(panel: pd.DataFrame, launches: pd.Series) -> Figure
 
 
 def _plot_by_cohort(panel: pd.DataFrame, launches: pd.Series) -> Figure:
-    cols = ["offences_per_1000", "trust_police"]
-    keyed = panel[["replicate", "date", "population", *cols]].assign(cohort=_cohort_labels(panel))
-    agg = _weighted_mean(keyed, ["replicate", "cohort", "date"], cols, "population")
+    cols = ["offences_per_1000_week", "trust_police"]
+    keyed = panel.assign(cohort=_cohort_labels(panel))
+    agg = _pooled(keyed, ["replicate", "cohort", "date"], cols)
     cohorts = sorted(agg.index.get_level_values("cohort").unique(),
                      key=lambda c: (c == "never treated", c))
     years = [c for c in cohorts if c != "never treated"]
@@ -222,7 +214,7 @@ def _plot_by_cohort(panel: pd.DataFrame, launches: pd.Series) -> Figure:
 
     fig = Figure(figsize=FIGSIZE, layout="constrained")
     axes = fig.subplots(2, 1, sharex=True)
-    for ax, col, ylabel, scale in zip(axes, cols, [OUTCOMES[0][1], OUTCOMES[1][1]], [1.0, 100.0]):
+    for ax, col, ylabel, scale in zip(axes, cols, [OUTCOMES[0][1], OUTCOMES[1][1]], [OUTCOMES[0][2], OUTCOMES[1][2]]):
         wide = _smooth(agg[col].unstack(["replicate", "cohort"]) * scale, COHORT_SMOOTH_WEEKS)
         for c in cohorts:
             s = _summary(wide.xs(c, level="cohort", axis=1))
@@ -319,11 +311,9 @@ def _plot_youth_and_effort(panel: pd.DataFrame, launches: pd.Series) -> Figure:
     ax_a = fig.add_subplot(gs[1, 0])
     ax_c = fig.add_subplot(gs[1, 1], sharex=ax_a)
 
-    # youth in gangs per 1,000 youth = sum(in gangs) / sum(youth), i.e. youth-weighted
-    sums = panel.groupby(["replicate", "treated", "date"], observed=True)[
-        ["youth_in_gangs", "youth"]].sum()
-    rate = sums["youth_in_gangs"] / sums["youth"].replace(0, np.nan) * 1000
-    wide = _smooth(rate.unstack(["replicate", "treated"]))
+    # gang-involved share of youth = sum(in gangs) / sum(youth), i.e. youth-weighted
+    share = _pooled(panel, ["replicate", "treated", "date"], ["youth_gang_share"])["youth_gang_share"]
+    wide = _smooth(share.unstack(["replicate", "treated"]) * 1000)
     for g in (True, False):
         if g in wide.columns.get_level_values("treated"):
             _line(ax_y, _summary(wide.xs(g, level="treated", axis=1)), GROUP_COLOURS[g],

@@ -8,48 +8,16 @@ recorded). The columns and their meaning are the outcome registry's
 
 from __future__ import annotations
 
-import datetime as dt
 
 import numpy as np
 import pandas as pd
 
+# Per-week flows (panel column <- tally field) and stock arrays: defined in the column registry.
+from sn_sim.observe.columns import FLOW_COLUMNS, STOCK_COLUMNS
+from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 from sn_sim.world import World
 from sn_sim.world.neighbourhoods import STAGES
 from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED
-
-# Per-week flows copied from the tally: panel column <- tally field.
-FLOW_COLUMNS = {
-    "offences": "offences",
-    "property_offences": "property_offences",
-    "violent_offences": "violent_offences",
-    "homicides": "homicides",
-    "recorded_crimes": "recorded_crimes",
-    "victims": "victims",
-    "arrests": "arrests",
-    "displaced_offences": "displaced",
-    "patrol_hours": "patrol_hours",
-    "hot_zone_patrol_hours": "hot_zone_hours",
-    "community_contacts": "contacts",
-    "intelligence_operations": "operations",
-    "alcohol_operations": "alcohol_operations",
-    "spaces_recovered": "spaces_recovered",
-    "program_enrolments": "enrolments",
-    "activities_police": "activities_police",
-    "activities_social": "activities_social",
-    "activities_community": "activities_community",
-    "culture_workshops": "culture_workshops",
-    "culture_workshop_participants": "culture_workshop_participants",
-    "culture_activities": "culture_activities",
-    "culture_activity_participants": "culture_activity_participants",
-    "cost_usd": "cost",
-    "cost_in_kind_usd": "cost_in_kind",
-}
-STOCK_COLUMNS = [
-    "stage_code", "is_control", "population", "incarcerated", "victimisation_12m", "trust_police",
-    "insecurity", "reporting_rate", "youth", "youth_at_risk", "youth_in_gangs", "in_programs",
-    "collective_efficacy", "junta_members", "alcohol_consumption", "beneficiaries_to_date",
-    "culture_orgs_trained", "culture_projects_financed",
-]
 
 
 class PanelRecorder:
@@ -76,7 +44,7 @@ class PanelRecorder:
         # Survey-style rates, as INEI defines them (see docs/data_dictionary.md).
         free = r.released_week <= w
         home15 = m.ages.age15 & free
-        recent = (w - r.last_victim_week.astype(np.int32)) < 52
+        recent = (w - r.last_victim_week.astype(np.int32)) < WEEKS_PER_YEAR  # the last 12 months
         victims15 = recent & home15
         n15 = np.maximum(self._reduce(home15), 1)
         nv = self._reduce(victims15)

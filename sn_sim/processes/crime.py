@@ -214,7 +214,8 @@ class Offending(Process):
              "residents.released_week", "residents.trust", "blocks.attractiveness", "blocks.patrol_hours",
              "blocks.space_condition", "blocks.outlets", "places.efficacy", "places.alcohol")
     writes = ("residents.propensity", "blocks.repeat", "blocks.offences_year", "offences",
-              "tally.offences", "tally.displaced")
+              "tally.offences", "tally.property_offences", "tally.violent_offences", "tally.homicides",
+              "tally.recorded_crimes", "tally.victims", "tally.displaced")
 
     def __init__(self, world: World):
         super().__init__(world)

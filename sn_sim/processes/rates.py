@@ -4,6 +4,7 @@ insecurity respond to, and the share of adults in juntas."""
 from __future__ import annotations
 
 from sn_sim.processes.base import Process
+from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 
 
 class NeighbourhoodRates(Process):
@@ -22,8 +23,9 @@ class NeighbourhoodRates(Process):
         st, t = world.places, world.tally
         inhabitants = world.inhabitants
         st.offence_rate += (100 * t.offences / inhabitants - st.offence_rate) / 8.0
-        st.recorded_rate += (52 * 1000 * t.recorded_crimes / inhabitants - st.recorded_rate) / 52.0
-        st.homicide_rate += (52 * 1e5 * t.homicides / inhabitants - st.homicide_rate) / 52.0
+        year = float(WEEKS_PER_YEAR)
+        st.recorded_rate += (year * 1000 * t.recorded_crimes / inhabitants - st.recorded_rate) / year
+        st.homicide_rate += (year * 1e5 * t.homicides / inhabitants - st.homicide_rate) / year
         st.junta_share[:] = world.share_by_neighbourhood(world.residents.junta, world.ages.adult)
         if world.clock.week < 0:
             world.reference.offence_rate[:] = st.offence_rate

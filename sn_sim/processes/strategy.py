@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from sn_sim.processes.base import Process
+from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 from sn_sim.world import World
 from sn_sim.world.events import WeeklyEffort
 from sn_sim.world.neighbourhoods import CONSOLIDATION, EVALUATION, EXECUTION, NONE, PLANNING
@@ -146,7 +147,7 @@ class Ministry(Process):
         # Planning spends only on the diagnosis (no activities yet).
         delivering = st.stage >= EXECUTION
         social = np.where(programs_on, mix.social, 0.0)
-        weekly = s.budget.usd_per_neighbourhood_year / 52.0 * intensity
+        weekly = s.budget.usd_per_neighbourhood_year / WEEKS_PER_YEAR * intensity
         pillar_police = weekly * mix.police * delivering
         pillar_social = weekly * social
         pillar_community = weekly * mix.community * delivering

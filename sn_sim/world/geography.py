@@ -89,19 +89,15 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
         if a_ >= 0:
             right_of[a_] = b_
     offsets = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+    h = np.arange(n)[:, None]  # (n, 1) against the (B,) block grid: every neighbourhood at once
     for k, (dr, dc) in enumerate(offsets):
         rr, c2 = r + dr, cc + dc
         inside_rows = (rr >= 0) & (rr < rows)
-        for h in range(n):
-            target_h = np.full(B, h)
-            col = c2.copy()
-            target_h[col < 0] = left_of[h]
-            col[col < 0] += cols
-            target_h[col >= cols] = right_of[h]
-            col[col >= cols] -= cols
-            ok = inside_rows & (target_h >= 0)
-            ids = np.where(ok, target_h * B + np.clip(rr, 0, rows - 1) * cols + col, -1)
-            nbrs[h * B:(h + 1) * B, k] = ids
+        target_h = np.where(c2 < 0, left_of[:, None], np.where(c2 >= cols, right_of[:, None], h))
+        col = np.where(c2 < 0, c2 + cols, np.where(c2 >= cols, c2 - cols, c2))
+        ok = inside_rows & (target_h >= 0)
+        ids = np.where(ok, target_h * B + np.clip(rr, 0, rows - 1) * cols + col, -1)
+        nbrs[:, k] = ids.ravel()
 
     # Journey to crime: offending decays with distance from home (Bernasco 2010).
     dist = np.hypot(r[:, None] - r[None, :], cc[:, None] - cc[None, :])

@@ -35,8 +35,6 @@ _M2 = np.uint64(0x94D049BB133111EB)
 # Spawn-key entries must be non-negative, and weeks before week 0 (burn-in, youth settling) are
 # negative: keys carry week + WEEK_OFFSET. The calendar schema caps settling + burn-in far below.
 WEEK_OFFSET = 1 << 20
-LEGACY = ("strategy", "police", "contacts", "operations", "justice", "community", "programs", "culture",
-          "youth", "offending", "crime", "juntas", "tips")
 
 
 def name_key(name: str) -> int:
@@ -78,16 +76,11 @@ class RandomStreams:
 
     def _sequence(self, name: str, week: int) -> np.random.SeedSequence:
         ss = self.seed_sequence
-        if LEGACY is not None:  # TEMPORARY: old positional keys, to verify the restructuring exactly
-            return np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key + (LEGACY.index(name), week + 100_000))
         return np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key + (name_key(name), week + WEEK_OFFSET))
 
     def initial(self) -> np.random.Generator:
         """The generator the initial state is drawn from (used once, at construction)."""
-        gen = np.random.default_rng(self.seed_sequence)
-        if LEGACY is not None:  # TEMPORARY: Mesa drew one seed from the old shared generator
-            gen.integers(np.iinfo(np.int32).max)
-        return gen
+        return np.random.default_rng(self.seed_sequence)
 
     def stream(self, name: str) -> np.random.Generator:
         """This week's sequential generator of the named process (one per name and week)."""
@@ -102,8 +95,6 @@ class RandomStreams:
 
     def key(self, name: str) -> int:
         """This week's 64-bit key of the named per-person uniforms."""
-        if LEGACY is not None and name == "juntas.joins":  # TEMPORARY (see LEGACY)
-            return ~self.key("juntas") & 0xFFFFFFFFFFFFFFFF
         return int(self._sequence(name, self.clock.week).generate_state(1, np.uint64)[0])
 
     def uniforms(self, name: str, ids: np.ndarray, n_draws: int = 1) -> np.ndarray:
