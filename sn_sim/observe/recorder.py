@@ -17,7 +17,6 @@ from sn_sim.observe.columns import FLOW_COLUMNS, STOCK_COLUMNS
 from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 from sn_sim.world import World
 from sn_sim.world.neighbourhoods import STAGES
-from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED
 
 
 class PanelRecorder:
@@ -27,12 +26,9 @@ class PanelRecorder:
         self.columns = {c: np.zeros((T, n)) for c in list(FLOW_COLUMNS) + STOCK_COLUMNS}
         self.block_rows: list[pd.DataFrame] = []
 
-    def _reduce(self, x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(x, self.world.layout.nb_start[:-1], dtype=np.int64).astype(float)
-
     def record_week(self) -> None:
         m = self.world
-        w, r, st, t = m.clock.week, m.residents, m.places, m.tally
+        w, st, t = m.clock.week, m.places, m.tally
         scale = m.scale
         cols = self.columns
         for col, name in FLOW_COLUMNS.items():
@@ -41,34 +37,56 @@ class PanelRecorder:
         cols["is_control"][w] = st.is_control & (st.cohort_year == 0)
         cols["population"][w] = m.inhabitants
 
-        # Survey-style rates, as INEI defines them (see docs/data_dictionary.md).
-        free = r.released_week <= w
-        home15 = m.ages.age15 & free
-        recent = (w - r.last_victim_week.astype(np.int32)) < WEEKS_PER_YEAR  # the last 12 months
-        victims15 = recent & home15
-        n15 = np.maximum(self._reduce(home15), 1)
-        nv = self._reduce(victims15)
+        # Survey-style rates, as INEI defines them (docs/data_dictionary.md): counts per
+        # neighbourhood, taken chunk by chunk of whole neighbourhoods (cache-sized passes).
+        counts = self._survey_counts()
+        n15 = np.maximum(counts["home15"], 1)
+        nv = counts["victims15"]
         cols["victimisation_12m"][w] = nv / n15
-        cols["reporting_rate"][w] = np.where(nv > 0, self._reduce(victims15 & r.last_reported) / np.maximum(nv, 1), np.nan)
-        adults = m.ages.adult & free
-        cols["trust_police"][w] = self._reduce(adults & (r.trust >= m.scenario.trust.threshold)) / np.maximum(self._reduce(adults), 1)
-        cols["insecurity"][w] = self._reduce(home15 & (r.insecurity >= m.scenario.insecurity.threshold)) / n15
-        cols["incarcerated"][w] = self._reduce(~free) / scale
-        cols["junta_members"][w] = self._reduce(r.junta) / scale
-
-        yi = m.ages.youth_idx[free[m.ages.youth_idx]]  # youth at home (prisoners are counted in `incarcerated`)
-        nb = r.neighbourhood[yi]
-        g = r.gang[yi]
-        n = m.geo.n
-        cols["youth"][w] = np.bincount(nb, minlength=n) / scale
-        cols["youth_at_risk"][w] = np.bincount(nb, weights=g == GANG_AT_RISK, minlength=n) / scale
-        cols["youth_in_gangs"][w] = np.bincount(nb, weights=g == GANG_INVOLVED, minlength=n) / scale
+        cols["reporting_rate"][w] = np.where(nv > 0, counts["reported15"] / np.maximum(nv, 1), np.nan)
+        cols["trust_police"][w] = counts["trusting_adults"] / np.maximum(counts["adults"], 1)
+        cols["insecurity"][w] = counts["insecure15"] / n15
+        cols["incarcerated"][w] = counts["in_prison"] / scale
+        cols["junta_members"][w] = counts["junta"] / scale
+        youth, at_risk, involved = m.youth_at_home()  # prisoners are counted in `incarcerated`
+        cols["youth"][w] = youth / scale
+        cols["youth_at_risk"][w] = at_risk / scale
+        cols["youth_in_gangs"][w] = involved / scale
         cols["in_programs"][w] = st.in_programs
         cols["collective_efficacy"][w] = st.efficacy
         cols["alcohol_consumption"][w] = st.alcohol
         cols["beneficiaries_to_date"][w] = st.beneficiaries
         cols["culture_orgs_trained"][w] = st.culture_orgs_trained
         cols["culture_projects_financed"][w] = st.culture_projects_financed
+
+    def _survey_counts(self) -> dict[str, np.ndarray]:
+        """Per neighbourhood: residents 15+ at home, those victimised in the last 12 months and
+        those who reported it, insecure ones, adults at home and those trusting the police,
+        prisoners and junta members (agent units)."""
+        m = self.world
+        r, ages, w = m.residents, m.ages, m.clock.week
+        trust_threshold = m.scenario.trust.threshold
+        insecurity_threshold = m.scenario.insecurity.threshold
+        names = ("home15", "victims15", "reported15", "insecure15", "adults", "trusting_adults", "in_prison", "junta")
+        out = {k: np.zeros(m.geo.n) for k in names}
+        for res, nbs in m.neighbourhood_chunks:
+            offsets = m.layout.nb_start[nbs.start:nbs.stop] - res.start
+
+            def count(mask):
+                return np.add.reduceat(mask, offsets, dtype=np.int64)
+
+            free = r.released_week[res] <= w
+            home15 = ages.age15[res] & free
+            recent = (w - r.last_victim_week[res].astype(np.int32)) < WEEKS_PER_YEAR  # the last 12 months
+            victims15 = recent & home15
+            adults = ages.adult[res] & free
+            for name, mask in (("home15", home15), ("victims15", victims15),
+                               ("reported15", victims15 & r.last_reported[res]),
+                               ("insecure15", home15 & (r.insecurity[res] >= insecurity_threshold)),
+                               ("adults", adults), ("trusting_adults", adults & (r.trust[res] >= trust_threshold)),
+                               ("in_prison", ~free), ("junta", r.junta[res])):
+                out[name][nbs] = count(mask)
+        return out
 
     def close_year(self, year: int) -> None:
         """Block-level offences of the closing calendar year (for hot spots and concentration curves)."""

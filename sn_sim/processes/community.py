@@ -45,7 +45,7 @@ def junta_turnover(world: World) -> None:
     p = 1 - (1 - c.junta_dropout) ** 4
     members = np.flatnonzero(r.junta)
     r.junta[members[keyed_uniforms(key, members, 1)[:, 0] < p]] = False
-    adults = np.add.reduceat(world.ages.adult, world.layout.nb_start[:-1], dtype=np.int64)
+    adults = world.per_neighbourhood(world.ages.adult)
     expected = p * adults * world.reference.junta_share
     whole = np.floor(expected)
     n = world.geo.n

@@ -19,6 +19,7 @@ from sn_sim.processes.base import Process
 from sn_sim.scenario import Scenario
 from sn_sim.world.events import Offences
 from sn_sim.world import World
+from sn_sim.world.world import CHUNK
 from sn_sim.world.randomness import keyed_uniforms
 
 
@@ -90,10 +91,22 @@ def _choose_target_blocks(world, offenders: np.ndarray, u: np.ndarray) -> np.nda
 
     target_nb = home_nb.copy()
     crossing = u[:, U_CROSS] < s.roam_share * s.cross_border_share
-    for i in np.flatnonzero(crossing):
-        adj = geo.adjacent[home_nb[i]]
-        if adj.size:
-            target_nb[i] = adj[int(u[i, U_NEIGHBOUR_NB] * adj.size)]
+    table, counts = geo.adjacent_table
+    i = np.flatnonzero(crossing & (counts[home_nb] > 0))
+    pick = (u[i, U_NEIGHBOUR_NB] * counts[home_nb[i]]).astype(np.int64)
+    target_nb[i] = table[home_nb[i], pick]
+    # Blocks within the target neighbourhood, offender by offender: (offenders x blocks)
+    # weights, taken in row chunks so that they stay in the CPU cache.
+    local = np.empty(offenders.size, dtype=np.int64)
+    rows = max(CHUNK // B, 1)
+    for lo in range(0, offenders.size, rows):
+        part = slice(lo, lo + rows)
+        local[part] = _local_target(world, attract, home_local[part], target_nb[part], home_nb[part], u[part])
+    return target_nb * B + np.minimum(local, B - 1)
+
+
+def _local_target(world, attract, home_local, target_nb, home_nb, u) -> np.ndarray:
+    s, geo = world.scenario.crime, world.geo
     away = target_nb != home_nb
     # Staying home: roamers spread by distance decay; non-roamers favour their own block.
     weights = attract[target_nb]
@@ -102,8 +115,7 @@ def _choose_target_blocks(world, offenders: np.ndarray, u: np.ndarray) -> np.nda
     weights = np.where(away[:, None], weights, weights * decay)
     weights[stay_home_block & ~away, home_local[stay_home_block & ~away]] *= 1e6
     cum = np.cumsum(weights, axis=1)
-    local = (cum < (u[:, U_TARGET] * cum[:, -1])[:, None]).sum(axis=1)
-    return target_nb * B + np.minimum(local, B - 1)
+    return (cum < (u[:, U_TARGET] * cum[:, -1])[:, None]).sum(axis=1)
 
 
 def draw_offences(world: World) -> Offences:
@@ -115,9 +127,11 @@ def draw_offences(world: World) -> Offences:
     week = world.clock.week
     B = geo.blocks_per_neighbourhood
 
-    # Motivated offenders: one Bernoulli draw per resident (float32 keeps this cheap).
-    attempt = world.random.stream("offending").random(r.n, dtype=np.float32) < r.propensity
-    offenders = np.flatnonzero(attempt)
+    # Motivated offenders: one Bernoulli draw per resident (float32 keeps this cheap), drawn
+    # chunk by chunk from one stream (the same numbers as one draw for everyone).
+    rng = world.random.stream("offending")
+    offenders = np.concatenate([part.start + np.flatnonzero(rng.random(part.stop - part.start, dtype=np.float32)
+                                                            < r.propensity[part]) for part in world.chunks()])
     offenders = offenders[r.released_week[offenders] <= week]  # in prison: no attempt
     if offenders.size == 0:
         return Offences.empty()
@@ -202,7 +216,9 @@ def count_offences(world: World, o: Offences) -> None:
     t.property_offences += count(~o.violent)
     t.homicides += count(o.lethal)
     t.recorded_crimes += count(o.recorded)
-    t.victims += np.bincount(world.residents.neighbourhood[np.unique(o.victim)], minlength=n) / scale
+    victims = np.sort(o.victim)  # each victim once (a sort: cache-friendlier than a hash at scale)
+    victims = victims[np.concatenate(([True], victims[1:] != victims[:-1]))] if victims.size else victims
+    t.victims += np.bincount(world.residents.neighbourhood[victims], minlength=n) / scale
 
 
 class Offending(Process):

@@ -54,7 +54,7 @@ def initial_prisoners(world: World, rng: np.random.Generator) -> None:
     if weights.sum() == 0:
         return
     n_prison = int(round(r.n * s.population.prison_rate / 1e5))
-    adults_by_nb = np.add.reduceat(adult, world.layout.nb_start[:-1], dtype=np.int64)
+    adults_by_nb = world.per_neighbourhood(adult)
     n_former = int(round((adults_by_nb * world.geo.former_prisoner_share).sum()))
     k = min(n_prison + n_former, int((weights > 0).sum()))
     who = rng.choice(r.n, size=k, replace=False, p=weights / weights.sum())

@@ -86,11 +86,14 @@ class Trust(Process):
         s, r = world.scenario, world.residents
         routine = s.police.routine_hours_per_block
         extra_patrol = np.maximum(world.blocks.patrol_hours - routine, 0.0).ravel()
-        gain = np.float32(s.trust.visibility_gain) * extra_patrol.astype(np.float32)[r.block]
-        t = r.trust
-        t += gain * (np.float32(1) - t)
-        t += np.float32(s.trust.relaxation) * (r.trust_anchor - t)
-        np.clip(t, 0, 1, out=t)
+        extra_patrol = extra_patrol.astype(np.float32)
+        visibility, relaxation = np.float32(s.trust.visibility_gain), np.float32(s.trust.relaxation)
+        for part in world.chunks():
+            gain = visibility * extra_patrol[r.block[part]]
+            t = r.trust[part]  # a view: updated in place
+            t += gain * (np.float32(1) - t)
+            t += relaxation * (r.trust_anchor[part] - t)
+            np.clip(t, 0, 1, out=t)
 
 
 class Insecurity(Process):
@@ -114,6 +117,8 @@ class Insecurity(Process):
             + ins.disorder_effect * (blocks.disorder - world.reference.disorder)
             - ins.patrol_effect * (blocks.patrol_hours - routine)
         ).astype(np.float32).ravel()
-        x = r.insecurity
-        x += np.float32(ins.relaxation) * (r.insecurity_anchor + env[r.block] - x)
-        np.clip(x, 0, 1, out=x)
+        relaxation = np.float32(ins.relaxation)
+        for part in world.chunks():
+            x = r.insecurity[part]  # a view: updated in place
+            x += relaxation * (r.insecurity_anchor[part] + env[r.block[part]] - x)
+            np.clip(x, 0, 1, out=x)

@@ -14,6 +14,7 @@ import numpy as np
 
 from sn_sim.processes.base import Process
 from sn_sim.world import World
+from sn_sim.world.world import CHUNK
 from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PROGRAM
 
 
@@ -22,20 +23,24 @@ ENROLLED_PROTECTION = 0.5  # hazard multiplier while in a program (assumption; s
 
 def gang_share(world: World) -> np.ndarray:
     """Share of youth who are gang-involved, per neighbourhood (free youth only)."""
-    r, idx = world.residents, world.ages.youth_idx
-    idx = idx[r.released_week[idx] <= world.clock.week]
-    nb = r.neighbourhood[idx]
-    involved = np.bincount(nb, weights=(r.gang[idx] == GANG_INVOLVED), minlength=world.geo.n)
-    total = np.bincount(nb, minlength=world.geo.n)
+    total, _, involved = world.youth_at_home()
     return involved / np.maximum(total, 1)
 
 
 def step_youth(world: World, gang_share: np.ndarray) -> None:
     """Weekly transitions of youth, and desistance of gang members who are no longer youth."""
-    y = world.scenario.youth
-    r, rng, idx = world.residents, world.random.stream("youth"), world.ages.gang_idx
+    rng, everyone = world.random.stream("youth"), world.ages.gang_idx
     # One draw per youth, prisoners included, so twin runs stay aligned (common random numbers).
-    u_move, u_recover = rng.random(idx.size), rng.random(idx.size)
+    u_move, u_recover = rng.random(everyone.size), rng.random(everyone.size)
+    # The rest is elementwise: chunk by chunk, so temporaries stay in the CPU cache.
+    for lo in range(0, everyone.size, CHUNK):
+        part = slice(lo, lo + CHUNK)
+        _transitions(world, gang_share, everyone[part], u_move[part], u_recover[part])
+
+
+def _transitions(world: World, gang_share: np.ndarray, idx: np.ndarray, u_move: np.ndarray,
+                 u_recover: np.ndarray) -> None:
+    y, r = world.scenario.youth, world.residents
     free = r.released_week[idx] <= world.clock.week
     idx, u_move, u_recover = idx[free], u_move[free], u_recover[free]
     gang = r.gang[idx]

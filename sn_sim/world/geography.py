@@ -9,6 +9,7 @@ Block fields live in :mod:`sn_sim.world.blocks`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,6 +39,15 @@ class Geography:
     @property
     def n(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def adjacent_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``adjacent`` as arrays: (n, max neighbours) ids padded with -1, and counts (n,)."""
+        counts = np.array([a.size for a in self.adjacent], dtype=np.int64)
+        table = np.full((self.n, max(int(counts.max(initial=0)), 1)), -1, dtype=np.int64)
+        for h, a in enumerate(self.adjacent):
+            table[h, :a.size] = a
+        return table, counts
 
     @property
     def blocks_per_neighbourhood(self) -> int:

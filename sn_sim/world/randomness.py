@@ -42,6 +42,9 @@ def name_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
 
 
+_ROWS = 1 << 16  # values per chunk of keyed_uniforms (512 KB of uint64)
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser, vectorised on uint64 (wrap-around multiplication is intended)."""
     x = (x ^ (x >> np.uint64(30))) * _M1
@@ -56,10 +59,15 @@ def keyed_uniforms(key: int, ids: np.ndarray, n_draws: int) -> np.ndarray:
     ids: non-negative integer identities (residents, neighbourhoods, ...)
     """
     ids = np.asarray(ids).astype(np.uint64)
+    out = np.empty((ids.size, n_draws))
+    steps = np.arange(1, n_draws + 1, dtype=np.uint64) * _GOLDEN
+    rows = max(_ROWS // max(n_draws, 1), 1)  # row chunks: the uint64 temporaries stay in cache
     with np.errstate(over="ignore"):
-        base = _mix(ids * _GOLDEN ^ np.uint64(key))
-        draws = _mix(base[:, None] + np.arange(1, n_draws + 1, dtype=np.uint64) * _GOLDEN)
-    return (draws >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        for lo in range(0, ids.size, rows):
+            base = _mix(ids[lo:lo + rows] * _GOLDEN ^ np.uint64(key))
+            draws = _mix(base[:, None] + steps)
+            out[lo:lo + rows] = (draws >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    return out
 
 
 class RandomStreams:

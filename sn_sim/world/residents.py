@@ -170,10 +170,10 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     nb = np.repeat(np.arange(geo.n, dtype=np.uint16), counts)
     # Home blocks: uniform within the neighbourhood, then sort so blocks are contiguous.
     local = rng.integers(0, B, size=N)
-    block = (nb.astype(np.int64) * B + local)
-    order = np.argsort(block, kind="stable")
-    block = block[order].astype(np.int32)
-    nb = nb[order]
+    # Sorted by block: only the home blocks' counts matter (a counting sort, O(N); people are
+    # not distinguishable yet, and nb is already in order).
+    block_counts = np.bincount(nb.astype(np.int64) * B + local, minlength=geo.n * B)
+    block = np.repeat(np.arange(geo.n * B, dtype=np.int32), block_counts)
 
     age = sample_ages(N, scenario, rng)
     female = rng.random(N) < 0.5
@@ -222,6 +222,5 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
         propensity=np.zeros(N, dtype=np.float32),
     )
     nb_start = np.concatenate([[0], np.cumsum(counts)])
-    block_counts = np.bincount(block, minlength=geo.n * B)
     block_start = np.concatenate([[0], np.cumsum(block_counts)])
     return residents, Layout(nb_start=nb_start, block_start=block_start)

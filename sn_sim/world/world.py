@@ -12,6 +12,8 @@ Processes read and write the world; they never see the Mesa model. The world hol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterator
 
 import numpy as np
 
@@ -22,8 +24,15 @@ from sn_sim.world.events import Offences, WeeklyEffort
 from sn_sim.world.geography import Geography, build_geography
 from sn_sim.world.neighbourhoods import NeighbourhoodState, References
 from sn_sim.world.randomness import RandomStreams
-from sn_sim.world.residents import AgeGroups, Layout, Residents, create_residents
+from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, AgeGroups, Layout, Residents, create_residents
 from sn_sim.world.tally import WeekTally
+
+
+# Residents per chunk of a streaming pass over everyone (about 1 MB per float32 temporary):
+# weekly passes work chunk by chunk so that their temporaries stay in the CPU cache, and the cost
+# per resident does not grow once the resident arrays outgrow the cache (a ten-times larger
+# pool). Elementwise results, and sequential random draws taken chunk by chunk, are identical.
+CHUNK = 1 << 18
 
 
 @dataclass
@@ -60,12 +69,22 @@ class World:
         return (base + (rng.random(x.shape) < x - base)).astype(np.int64)
 
     def per_neighbourhood(self, values: np.ndarray) -> np.ndarray:
-        """Sum of a per-resident array within each neighbourhood (agent units), shape (n,)."""
-        return np.add.reduceat(values, self.layout.nb_start[:-1], dtype=np.int64)
+        """Sum of a per-resident (boolean or integer) array within each neighbourhood, shape (n,),
+        taken chunk by chunk of whole neighbourhoods."""
+        out = np.zeros(self.geo.n, dtype=np.int64)
+        for res, nbs in self.neighbourhood_chunks:
+            out[nbs] = np.add.reduceat(values[res], self.layout.nb_start[nbs.start:nbs.stop] - res.start,
+                                       dtype=np.int64)
+        return out
 
     def share_by_neighbourhood(self, mask: np.ndarray, among: np.ndarray) -> np.ndarray:
         """Share of ``among`` residents for whom ``mask`` holds, per neighbourhood."""
-        return self.per_neighbourhood(mask & among) / np.maximum(self.per_neighbourhood(among), 1)
+        num, den = np.zeros(self.geo.n, dtype=np.int64), np.zeros(self.geo.n, dtype=np.int64)
+        for res, nbs in self.neighbourhood_chunks:
+            offsets = self.layout.nb_start[nbs.start:nbs.stop] - res.start
+            num[nbs] = np.add.reduceat(mask[res] & among[res], offsets, dtype=np.int64)
+            den[nbs] = np.add.reduceat(among[res], offsets, dtype=np.int64)
+        return num / np.maximum(den, 1)
 
     def former_prisoner_share(self) -> np.ndarray:
         """Adults with a prison record, per neighbourhood (a selection criterion)."""
@@ -74,6 +93,42 @@ class World:
     def refresh_ages(self) -> None:
         y = self.scenario.youth
         self.ages = AgeGroups.of(self.residents, y.min_age, y.max_age)
+
+    def chunks(self) -> Iterator[slice]:
+        """Consecutive slices of at most CHUNK residents covering everyone."""
+        n = self.residents.n
+        for lo in range(0, n, CHUNK):
+            yield slice(lo, min(lo + CHUNK, n))
+
+    @cached_property
+    def neighbourhood_chunks(self) -> list[tuple[slice, slice]]:
+        """(residents, neighbourhoods) slice pairs of whole neighbourhoods, about CHUNK residents
+        each (at least one neighbourhood): per-neighbourhood sums can be taken chunk by chunk."""
+        starts = self.layout.nb_start
+        out, h = [], 0
+        n = self.geo.n
+        while h < n:
+            end = int(np.searchsorted(starts, starts[h] + CHUNK, side="right")) - 1
+            end = min(max(end, h + 1), n)
+            out.append((slice(int(starts[h]), int(starts[end])), slice(h, end)))
+            h = end
+        return out
+
+    def youth_at_home(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Youth not in prison per neighbourhood: all, at risk and gang-involved (agent units).
+
+        Counted chunk by chunk of the (sorted) youth indices, so the temporaries stay small."""
+        r, week, n = self.residents, self.clock.week, self.geo.n
+        youth, at_risk, involved = (np.zeros(n, dtype=np.int64) for _ in range(3))
+        idx = self.ages.youth_idx
+        for lo in range(0, idx.size, CHUNK):
+            sel = idx[lo:lo + CHUNK]
+            sel = sel[r.released_week[sel] <= week]
+            nb, gang = r.neighbourhood[sel].astype(np.intp), r.gang[sel]
+            youth += np.bincount(nb, minlength=n)
+            at_risk += np.bincount(nb[gang == GANG_AT_RISK], minlength=n)
+            involved += np.bincount(nb[gang == GANG_INVOLVED], minlength=n)
+        return youth, at_risk, involved
 
     @property
     def free(self) -> np.ndarray:
