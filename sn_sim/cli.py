@@ -45,14 +45,14 @@ def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from sn_sim.api import run
-    from sn_sim.observe.storage import check_output_dir
+    from sn_sim.observe.storage import check_output_dir, safe_name
     from sn_sim.scenario.calendar import weeks_between
 
     scenario = _load(args)
     if args.replicates < 1:
         raise SnSimError(f"--replicates: must be at least 1 (got {args.replicates})")
-    out = Path(args.out) if args.out else Path("runs") / scenario.name
-    check_output_dir(out, args.force)  # fail before simulating, not after
+    out = Path(args.out) if args.out else Path("runs") / safe_name(scenario.name)
+    check_output_dir(out, args.force, kind="run")  # fail before simulating, not after
     if not args.quiet:
         _note_uncalibrated(scenario)
     n_weeks = weeks_between(scenario.calendar.start, scenario.calendar.end)

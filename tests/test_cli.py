@@ -287,7 +287,7 @@ def test_cli_plots(cli_run):
 
 def test_force_replaces_an_existing_output(tiny_path, tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
+    assert main(["run", str(tiny_path), "--out", str(out), "--quiet", "--no-plots"]) == 0  # sn-sim's own run
     (out / "stale.txt").write_text("old")
     rc = main(["run", str(tiny_path), "--out", str(out), "--force", "--quiet", "--no-plots"])
     assert rc == 0

@@ -121,8 +121,8 @@ def test_intervals():
 def test_save_writes_tables_and_plots(result, tmp_path):
     out = result.save(tmp_path / "cmp")
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["effects.csv", "effects.md", "manifest.json", "plots", "replicates.csv", "series.parquet",
-                     "summary.csv"]
+    assert names == [".sn_sim-output", "effects.csv", "effects.md", "manifest.json", "plots", "replicates.csv",
+                     "series.parquet", "summary.csv"]
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["cost_effect.png", "forest.png", "timeseries.png"]
     assert all((out / "plots" / n).stat().st_size > 10_000 for n in ("cost_effect.png", "forest.png"))
     csv = pd.read_csv(out / "effects.csv")

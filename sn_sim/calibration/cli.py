@@ -112,11 +112,11 @@ def cmd_calibrate(args) -> int:
     params_out = Path(args.params_out) if args.params_out else None
     report_dir = Path(args.report_dir) if args.report_dir else None
     # Every output is checked before the fit (which takes minutes) starts.
-    check_output_dir(out, args.force)
+    check_output_dir(out, args.force, kind="calibrate")
     if params_out is not None:
         _check_file(params_out, args.force)
     if report_dir is not None:
-        check_output_dir(report_dir, args.force)
+        check_output_dir(report_dir, args.force, kind="calibration-report", option="--report-dir")
 
     result = oos_result = None
     header = [f"Scenario `{scenario.name}` (hash {scenario.digest()[:12]}), written "
@@ -141,7 +141,7 @@ def cmd_calibrate(args) -> int:
             scenario = scenario.with_overrides(result.overrides())
         report_scenario = scenario.with_overrides({"population.scale": args.report_scale})
         header.append(f"Report: {args.report_replicates} replicates at scale {args.report_scale}, seed {args.seed}.")
-        with staged_directory(out) as tmp:
+        with staged_directory(out, "calibrate") as tmp:
             if result is not None:
                 write_parameter_file(result, tmp / PARAMETER_FILE)
             fit_report(report_scenario, tmp, seed=args.seed, replicates=args.report_replicates, header=header,
@@ -152,7 +152,7 @@ def cmd_calibrate(args) -> int:
         _write_file(out / PARAMETER_FILE, params_out)
         written.append(params_out)
     if report_dir is not None:
-        with staged_directory(report_dir) as tmp:
+        with staged_directory(report_dir, "calibration-report") as tmp:
             for name in REPORT_FILES:
                 shutil.copyfile(out / name, tmp / name)
         written.append(report_dir)

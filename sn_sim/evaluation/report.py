@@ -161,14 +161,14 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
         run_label = str(run_dir)
         out = Path(out) if out is not None else run_dir / "evaluation"
         _refuse_replacing_run(out, [run_dir])
-        check_output_dir(out, force)  # before reading anything
+        check_output_dir(out, force, kind="evaluate")  # before reading anything
         results, stored, twin_source = load_evaluation_inputs(run_dir, out if force else None)
         if twin is None:
             twin = stored
         else:
             twin_source = "given"
     if out is not None:
-        check_output_dir(out, force)  # fail before simulating, not after
+        check_output_dir(out, force, kind="evaluate")  # fail before simulating, not after
     if results.neighbourhoods is None or results.neighbourhoods.empty:
         raise EvaluationError(f"{run_label}: the run has no neighbourhoods table (neighbourhoods.parquet)")
     if not results.neighbourhoods["cohort_year"].notna().any():
@@ -231,8 +231,8 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
     """Write every table, the plots and (if computed here) the twin, atomically: into a
     temporary sibling directory renamed into place when complete."""
     out = Path(out)
-    check_output_dir(out, force)
-    with staged_directory(out) as tmp:
+    check_output_dir(out, force, kind="evaluate")
+    with staged_directory(out, "evaluate") as tmp:
         ev.effects.to_csv(tmp / "effects.csv", index=False)
         ev.effects_summary.to_csv(tmp / "effects_summary.csv", index=False)
         (tmp / "effects.md").write_text(effects_markdown(ev.effects_summary, ev.metadata))
@@ -302,11 +302,11 @@ def evaluate_many(run_dirs: list[str | Path], out: str | Path | None = None, *, 
             evaluations[label] = evaluate(d, force=force, **kwargs)
         return comparison_table(evaluations), evaluations
     out = Path(out)
-    check_output_dir(out, force)
+    check_output_dir(out, force, kind="evaluate")
     for d in run_dirs:
         check_run_dir(d)  # fail on a bad directory before any work
     _refuse_replacing_run(out, run_dirs)
-    with staged_directory(out) as tmp:
+    with staged_directory(out, "evaluate") as tmp:
         for d, label in zip(run_dirs, labels):
             evaluations[label] = evaluate(d, tmp / label, **kwargs)
         table = comparison_table(evaluations)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from sn_sim.errors import SnSimError
+from sn_sim.observe.storage import safe_name
 
 
 def _check_workers(args) -> None:
@@ -34,12 +35,12 @@ def cmd_compare(args) -> int:
         overrides.append(f"population.scale={args.scale}")
     scenarios = _resolve(args.scenarios, overrides)  # every file checked before anything is written
     check_comparable(scenarios, list(args.scenarios))
-    out = Path(args.out) if args.out else Path("runs") / f"compare-{scenarios[0].name}"
+    out = Path(args.out) if args.out else Path("runs") / safe_name(f"compare-{scenarios[0].name}")
     if not args.out:
         from sn_sim.observe.storage import check_output_dir
 
         if out.parent.exists():
-            check_output_dir(out, args.force)
+            check_output_dir(out, args.force, kind="compare")
         else:
             out.parent.mkdir(parents=True)
     res = compare(scenarios, replicates=args.replicates, seed=args.seed, out=out, workers=args.workers,
@@ -64,7 +65,7 @@ def cmd_sweep(args) -> int:
     else:
         plan = plan_sweep(source)  # the whole file and every point validated; nothing written yet
         out = Path(args.out) if args.out else None
-    shown = out if out is not None else Path("sweeps") / plan.name
+    shown = out if out is not None else Path("sweeps") / safe_name(plan.name)
     try:
         res = run_sweep(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                         force=args.force, progress=not args.quiet)

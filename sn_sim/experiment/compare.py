@@ -158,8 +158,8 @@ class ComparisonResult:
         from sn_sim.observe.storage import check_output_dir, staged_directory
 
         out = Path(out)
-        check_output_dir(out, force)
-        with staged_directory(out) as tmp:
+        check_output_dir(out, force, kind="compare")
+        with staged_directory(out, "compare") as tmp:
             self.effects.to_csv(tmp / "effects.csv", index=False)
             (tmp / "effects.md").write_text(self.markdown() + "\n")
             self.summary.to_csv(tmp / "summary.csv", index=False)
@@ -260,7 +260,7 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
     if out is not None:
         from sn_sim.observe.storage import check_output_dir
 
-        check_output_dir(Path(out), force)  # fail before simulating, not after
+        check_output_dir(Path(out), force, kind="compare")  # fail before simulating, not after
     names = _unique_names(scs)
     post_start = outcomes.post_start_for(*scs)
     tasks = [RunTask(scenario=s.to_dict(), seed=seed, replicate=r, post_start=post_start.isoformat(),

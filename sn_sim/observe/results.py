@@ -34,8 +34,8 @@ class Results:
         """Write panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json and plots/
         atomically to ``out``."""
         out = Path(out)
-        check_output_dir(out, force)
-        with staged_directory(out) as tmp:
+        check_output_dir(out, force, kind="run")
+        with staged_directory(out, "run") as tmp:
             self.panel.to_parquet(tmp / "panel.parquet", index=False)
             self.blocks.to_parquet(tmp / "blocks.parquet", index=False)
             self.neighbourhoods.to_parquet(tmp / "neighbourhoods.parquet", index=False)

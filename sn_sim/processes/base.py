@@ -6,8 +6,9 @@ and writes (``reads``, ``writes``: dotted names such as ``residents.trust`` or
 week (``step``). Its random streams are named after it (``world.random.stream(self.name)``).
 The weekly order of all processes is listed once, in :mod:`sn_sim.model`.
 
-The declarations are documentation the tests hold against the code (every state a process
-writes is declared), and the ODD's process overview is built from them.
+The declarations are documentation that a test holds against the code: replaying weeks one
+process at a time, every piece of world state a process changed must be among its ``writes``
+(tests/test_process_declarations.py).
 """
 
 from __future__ import annotations

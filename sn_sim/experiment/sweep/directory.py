@@ -116,7 +116,7 @@ def prepare_directory(out: Path, plan, resume: bool, force: bool) -> str:
     (:func:`sn_sim.observe.storage.check_output_dir`: missing parents are created). An existing
     one is resumed (same sweep only), replaced with ``force`` (a sweep directory only) or refused."""
     if not out.exists():
-        check_output_dir(out, force=False)
+        check_output_dir(out, force=False, kind="sweep")
         return "create"
     if not out.is_dir():
         raise OutputError(f"{out}: --out: exists and is not a directory")
@@ -129,7 +129,7 @@ def prepare_directory(out: Path, plan, resume: bool, force: bool) -> str:
     if force:
         if not (out / MANIFEST).exists() and any(out.iterdir()):
             raise OutputError(f"{out}: --force: not a sweep directory; refusing to replace it")
-        check_output_dir(out, force=True)
+        check_output_dir(out, force=True, kind="sweep")
         return "replace"
     raise OutputError(f"{out}: --out: already exists (use --resume to continue it or --force to start over)")
 
@@ -137,7 +137,7 @@ def prepare_directory(out: Path, plan, resume: bool, force: bool) -> str:
 def create_directory(out: Path, plan) -> None:
     """A new sweep directory (manifest and empty folders), created whole or not at all; an
     existing one (``--force``) is replaced only once the new one is complete."""
-    with staged_directory(out) as tmp:
+    with staged_directory(out, "sweep") as tmp:
         for sub in ("runs", "failures") + (("panels",) if plan.panel else ()):
             (tmp / sub).mkdir()
         (tmp / MANIFEST).write_text(json.dumps(manifest(plan), indent=1, default=str))

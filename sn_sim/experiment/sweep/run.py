@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sn_sim.errors import OutputError
+from sn_sim.observe.storage import safe_name
 
 from .design import SweepPlan, plan_from_manifest, plan_sweep
 from .directory import (
@@ -72,7 +73,7 @@ def run_sweep(sweep: str | Path | SweepPlan, out: str | Path | None = None, *, w
         out = out or sweep
     else:
         plan = plan_sweep(sweep)
-    out = Path(out) if out is not None else Path("sweeps") / plan.name
+    out = Path(out) if out is not None else Path("sweeps") / safe_name(plan.name)
     mode = prepare_directory(out, plan, resume, force)
     own = executor is None
     if own:
