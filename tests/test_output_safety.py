@@ -124,3 +124,35 @@ def test_a_scenario_name_cannot_write_outside_runs(tmp_path, tiny_path):
     assert out.returncode == 0, out.stderr
     assert (work / "runs" / "outside" / "manifest.json").is_file()
     assert not (tmp_path / "outside").exists()
+
+
+def test_a_second_writer_of_the_same_directory_is_refused(tmp_path):
+    from sn_sim.observe.storage import output_lock
+
+    out = tmp_path / "sweeps" / "s"
+    with output_lock(out):
+        child = subprocess.run(
+            [sys.executable, "-c", "from sn_sim.observe.storage import output_lock\n"
+             f"with output_lock({str(out)!r}):\n    pass"], capture_output=True, text=True, timeout=60)
+        assert child.returncode == 1 and "another sn-sim process" in child.stderr
+        assert str(os.getpid()) in child.stderr
+    # released: the next writer gets it, and no lock file is left behind
+    with output_lock(out):
+        pass
+    assert list((tmp_path / "sweeps").iterdir()) == []
+
+
+def test_a_second_sweep_on_the_same_directory_is_refused_in_one_line(tmp_path):
+    from sn_sim.observe.storage import output_lock
+
+    sweep = tmp_path / "s.toml"
+    from sn_sim.scenario import shipped_path
+
+    base = shipped_path("no_intervention")
+    sweep.write_text(f'name = "s"\nbase = "{base}"\ndesign = "grid"\n[set]\n"population.scale" = 0.005\n'
+                     '[parameters]\n"police.hot_zone_share" = [0.1, 0.2]\n')
+    out = tmp_path / "sweeps" / "s"
+    with output_lock(out):  # as a running sweep holds it
+        res = sn_sim("sweep", str(sweep), "--out", str(out), cwd=tmp_path)
+    assert "another sn-sim process" in one_line_refusal(res)
+    assert not out.exists()

@@ -16,6 +16,7 @@ every command that writes a directory (run, compare, sweep, evaluate, calibrate)
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import re
@@ -158,3 +159,37 @@ def check_output_dir(out: Path, force: bool, kind: str | None = None, option: st
         raise OutputError(f"{out}: {option}: {ancestor} is not a directory")
     if not os.access(ancestor, os.W_OK):
         raise OutputError(f"{out}: {option}: {ancestor} is not writable")
+
+
+@contextmanager
+def output_lock(out: Path, option: str = "--out"):
+    """Hold an exclusive lock on writing ``out`` (a sweep, run or resumed): a second sn-sim
+    process that asks for the same directory is refused in one line instead of racing.
+
+    The lock is ``fcntl.flock`` on a hidden sibling file ``.NAME.lock`` (the directory itself
+    may not exist yet), removed when the holder is done; the kernel releases it if the holder dies."""
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    path = parent / f".{out.name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise OutputError(f"{out}: {option}: another sn-sim process (pid {holder}) is writing this directory; "
+                              "wait for it to finish or choose another directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sn_sim.errors import OutputError
-from sn_sim.observe.storage import safe_name
+from sn_sim.observe.storage import output_lock, safe_name
 
 from .design import SweepPlan, plan_from_manifest, plan_sweep
 from .directory import (
@@ -60,9 +60,7 @@ def run_sweep(sweep: str | Path | SweepPlan, out: str | Path | None = None, *, w
     force : replace an existing sweep directory
     executor : an Executor to use instead of building one (e.g. a DaskExecutor on your Client)
     """
-    from tqdm import tqdm
 
-    from sn_sim.experiment.executors import make_executor
 
     if isinstance(sweep, SweepPlan):
         plan = sweep
@@ -74,6 +72,16 @@ def run_sweep(sweep: str | Path | SweepPlan, out: str | Path | None = None, *, w
     else:
         plan = plan_sweep(sweep)
     out = Path(out) if out is not None else Path("sweeps") / safe_name(plan.name)
+    with output_lock(out):  # a second sweep or resume on this directory is refused, not raced
+        return _run(plan, out, workers, scheduler, resume, force, progress, executor)
+
+
+def _run(plan: SweepPlan, out: Path, workers, scheduler, resume: bool, force: bool, progress: bool,
+         executor) -> SweepResult:
+    from tqdm import tqdm
+
+    from sn_sim.experiment.executors import make_executor
+
     mode = prepare_directory(out, plan, resume, force)
     own = executor is None
     if own:
