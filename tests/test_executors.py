@@ -163,3 +163,54 @@ def test_workers_must_be_positive(folder, tmp_path, capsys):
     assert main(["sweep", str(folder / "lhs.toml"), "--out", str(tmp_path / "x"), "--workers", "0"]) == 2
     assert "--workers: must be at least 1 (got 0)" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_workers_die_with_a_killed_sweep(tmp_path):
+    """SIGKILL of `sn-sim sweep --workers 2` leaves no worker, forkserver or tracker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    from sn_sim.scenario import shipped_path
+
+    tag = f"SN_SIM_TEST_TAG={uuid.uuid4().hex}".encode()
+
+    def tagged() -> list[int]:
+        found = []
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    if tag in (p / "environ").read_bytes():
+                        found.append(int(p.name))
+                except OSError:
+                    pass
+        return found
+
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'name = "s"\nbase = "{shipped_path("no_intervention")}"\ndesign = "grid"\nreplicates = 4\n'
+                     '[set]\n"population.scale" = 0.05\n[parameters]\n"police.hot_zone_share" = [0.1, 0.2, 0.3]\n')
+    env = {**os.environ, tag.decode().split("=")[0]: tag.decode().split("=")[1]}
+    proc = subprocess.Popen([sys.executable, "-m", "sn_sim.cli", "sweep", str(sweep), "--workers", "2",
+                             "--out", str(tmp_path / "out")], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while len(tagged()) < 4 and time.time() < deadline:  # the command, its tracker, forkserver, a worker
+            time.sleep(0.2)
+        assert len(tagged()) >= 4, "the pool did not start"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 15
+        while tagged() and time.time() < deadline:
+            time.sleep(0.2)
+        assert tagged() == [], "processes outlived the killed sweep"
+    finally:
+        for pid in tagged():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 import traceback
 import uuid
@@ -147,9 +148,26 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _ignore_sigint() -> None:
+def _worker_init(parent_pid: int) -> None:
+    """Set up a pool worker: ignore Ctrl-C, and exit as soon as the sn-sim process that started
+    the pool is gone (even if it was killed: a worker must never outlive its command)."""
     # Ctrl-C goes to the whole process group: the parent handles it and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(70)
+            except PermissionError:  # alive, owned by someone else: cannot be ours, but keep going
+                pass
+
+    threading.Thread(target=watch, name="sn-sim-parent-watch", daemon=True).start()
+
+
+PARENT_CHECK_S = 1.0  # how often a worker checks that its sn-sim process is alive
 
 
 class LocalPoolExecutor(Executor):
@@ -174,7 +192,8 @@ class LocalPoolExecutor(Executor):
         return mp.get_context("spawn")
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=n, mp_context=self._context(), initializer=_ignore_sigint)
+        return ProcessPoolExecutor(max_workers=n, mp_context=self._context(), initializer=_worker_init,
+                                   initargs=(os.getpid(),))
 
     def start(self) -> None:
         """Start the worker processes now, so that the first runs do not wait for them."""
