@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from sn_sim.errors import SnSimError
+from sn_sim import arguments
 
 COMMAND_MODULES = ("sn_sim.experiment.cli", "sn_sim.evaluation.cli", "sn_sim.calibration.cli", "sn_sim.app.cli")
 
@@ -100,17 +101,22 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the project's one-line errors (exit code 2)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # The same prefix as every other user error, with the subcommand when there is one.
+        command = self.prog.removeprefix("sn-sim").strip()
+        self.exit(2, f"sn-sim: error: {command + ': ' if command else ''}{message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sn_sim.api import package_version
+
     parser = _Parser(prog="sn-sim", description="Safe Neighborhood (Barrio Seguro) agent-based model")
+    parser.add_argument("--version", action="version", version=f"sn-sim {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="simulate a scenario and write panel, blocks, manifest and plots")
     _add_scenario_args(p)
-    p.add_argument("--replicates", type=int, default=1, metavar="N", help="independent replicates (default 1)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="root seed (default 0)")
+    p.add_argument("--replicates", type=arguments.positive, default=1, metavar="N", help="independent replicates (default 1)")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="root seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/<scenario name>)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
@@ -128,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="resident-steps per second and memory per resident")
     p.add_argument("scenario", nargs="?", default=None, help="scenario (default: the packaged national rollout)")
     p.add_argument("--scale", type=float, default=1.0, help="agents per inhabitant (default 1, i.e. 1:1)")
-    p.add_argument("--weeks", type=int, default=None, help="simulate only this many weeks (default: whole calendar)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pool-factor", type=int, default=1, metavar="K",
+    p.add_argument("--weeks", type=arguments.positive, default=None, help="simulate only this many weeks (default: whole calendar)")
+    p.add_argument("--seed", type=arguments.seed, default=0)
+    p.add_argument("--pool-factor", type=arguments.positive, default=1, metavar="K",
                    help="K times as many candidate neighbourhoods per district (default 1): cost vs world size")
     p.set_defaults(func=cmd_bench)
 
@@ -148,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, code 2), --help and --version (code 0)
+        return exc.code if isinstance(exc.code, int) else 0
     try:
         return args.func(args)
     except SnSimError as exc:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from sn_sim.errors import SnSimError
+from sn_sim import arguments
 
 APP_FILE = Path(__file__).resolve().parent / "app.py"
 
@@ -29,10 +30,10 @@ def register(sub) -> None:
     p.add_argument("scenario", nargs="?", default=None,
                    help="scenario TOML file or shipped scenario name (default: national_rollout)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--port", type=arguments.port, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--scale", type=float, default=None, metavar="K",
                    help=f"agents per inhabitant the page starts with (default {DEFAULT_SCALE})")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed the page starts with (default 0)")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="random seed the page starts with (default 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a scenario key before the page starts (repeatable)")
     p.add_argument("--open", action="store_true", help="open the page in the default web browser")

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from sn_sim.errors import OutputError, SnSimError
+from sn_sim import arguments
 
 DEFAULT_SCENARIO = "lima_culture_points"  # shipped; the one scenario with every target in scope
 DEFAULT_OUT = Path("runs") / "calibration"
@@ -32,18 +33,18 @@ def register(sub) -> None:
     p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO",
                    help=f"scenario file or shipped name to fit (default: {DEFAULT_SCENARIO}, the national rollout "
                         "with Culture Points, which has every target in scope)")
-    p.add_argument("--seed", type=int, default=2024, help="seed of the optimiser and of the common random numbers")
-    p.add_argument("--replicates", type=int, default=1, help="replicates per evaluation (default 1; common random numbers)")
+    p.add_argument("--seed", type=arguments.seed, default=2024, help="seed of the optimiser and of the common random numbers")
+    p.add_argument("--replicates", type=arguments.positive, default=1, help="replicates per evaluation (default 1; common random numbers)")
     p.add_argument("--scale", type=float, default=0.1, help="population scale during the fit (default 0.1)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N",
                    help="local processes (default all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="evaluate candidate points on an existing Dask cluster instead of local processes")
     p.add_argument("--method", choices=["least-squares", "differential-evolution"], default="least-squares",
                    help="optimiser (default least-squares)")
-    p.add_argument("--maxiter", type=int, default=25,
+    p.add_argument("--maxiter", type=arguments.positive, default=25,
                    help="least-squares iterations, or evolution generations (default 25)")
-    p.add_argument("--popsize", type=int, default=4, help="population size multiplier (default 4)")
+    p.add_argument("--popsize", type=arguments.positive, default=4, help="population size multiplier (default 4)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help=f"output directory: {PARAMETER_FILE} and the fit report (default {DEFAULT_OUT})")
     p.add_argument("--params-out", default=None, metavar="FILE",
@@ -52,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--report-dir", default=None, metavar="DIR",
                    help="also write the fit report here, e.g. docs/calibration; needs --force if it exists")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
-    p.add_argument("--report-replicates", type=int, default=10, help="replicates for the fit report (default 10)")
+    p.add_argument("--report-replicates", type=arguments.positive, default=10, help="replicates for the fit report (default 10)")
     p.add_argument("--report-scale", type=float, default=0.1, help="population scale for the fit report (default 0.1)")
     p.add_argument("--report-only", action="store_true", help="no fit: report how the scenario as it is fits")
     p.add_argument("--no-identifiability", action="store_true", help="skip profiles and elasticities")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sn_sim import arguments
+
 from sn_sim.evaluation.measures import OUTCOMES
 
 OUTCOME_NAMES = tuple(OUTCOMES)
@@ -28,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "runs) are evaluated in turn and compared in comparison.csv.",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directory written by 'sn-sim run'")
-    p.add_argument("--survey-size", type=int, default=400, metavar="N",
+    p.add_argument("--survey-size", type=arguments.positive, default=400, metavar="N",
                    help="survey respondents 15+ per neighbourhood and year (default 400)")
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="survey seed (default: the run's seed)")
+    p.add_argument("--seed", type=arguments.seed, default=None, metavar="S", help="survey seed (default: the run's seed)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output directory (default RUN_DIR/evaluation; with several RUN_DIRs, DIR/<run>/ each "
                         "plus DIR/comparison.csv)")

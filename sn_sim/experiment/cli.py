@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from sn_sim.errors import SnSimError
+from sn_sim import arguments
 from sn_sim.observe.storage import safe_name
 
 
@@ -104,13 +105,13 @@ def register(sub) -> None:
     """Add ``compare``, ``sweep`` and ``sensitivity`` to the main CLI's subparsers."""
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
-    p.add_argument("--replicates", type=int, default=5, metavar="N", help="replicates per scenario (default 5)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="root seed shared by all scenarios (default 0)")
+    p.add_argument("--replicates", type=arguments.positive, default=5, metavar="N", help="replicates per scenario (default 5)")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="root seed shared by all scenarios (default 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a key in every scenario (repeatable)")
     p.add_argument("--scale", type=float, default=None, metavar="K", help="agents per inhabitant in every scenario")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/compare-<base>)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default all cores)")
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N", help="local processes (default all cores)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on a Dask cluster")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
@@ -119,7 +120,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("sweep", help="run a parameter sweep file into a resumable sweep directory")
     p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (or, with --resume, a sweep directory)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N",
                    help="local processes (default all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run on an existing Dask cluster instead of local processes")
@@ -134,8 +135,8 @@ def register(sub) -> None:
     p.add_argument("--output", dest="outputs", action="append", required=True, metavar="NAME",
                    help="summary output, e.g. offences_per_1000_year_all (repeatable)")
     p.add_argument("--method", choices=["sobol", "morris"], default=None, help="default: the sweep's design")
-    p.add_argument("--resamples", type=int, default=200, metavar="N", help="bootstrap resamples (default 200)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed (default 0)")
+    p.add_argument("--resamples", type=arguments.positive, default=200, metavar="N", help="bootstrap resamples (default 200)")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="bootstrap seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default SWEEP_DIR/sensitivity)")
     p.add_argument("--quiet", action="store_true", help="no table")
     p.set_defaults(func=cmd_sensitivity)

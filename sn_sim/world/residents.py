@@ -195,7 +195,7 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     insecurity = rng.beta(scenario.insecurity.initial_a, scenario.insecurity.initial_b, size=N).astype(np.float32)
     adult = age >= 18
     junta = adult & (rng.random(N) < scenario.community.initial_junta_share)
-    # Who has a prison record is decided with the prisoners (model._initial_prisoners), once
+    # Who has a prison record is decided with the prisoners (processes/justice.py: initial_prisoners), once
     # offending propensities are known: records go to the people who offend.
     former = np.zeros(N, dtype=bool)
     released = np.full(N, NEVER, dtype=np.int16)
