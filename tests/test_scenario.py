@@ -204,3 +204,30 @@ def test_schema_carries_ranges():
     crime = scenario_json_schema()["$defs"]["Crime"]["properties"]
     assert crime["offending_rate"]["exclusiveMinimum"] == 0
     assert crime["displacement_share"]["minimum"] == 0 and crime["displacement_share"]["maximum"] == 1
+
+
+def test_district_names_match_whatever_their_accents_and_case(tiny_path):
+    from sn_sim.scenario import load_scenario
+
+    a = load_scenario(tiny_path, ['culture_points.districts=["ÁLPHA"]', 'strategy.rollout.0.districts=["alpha", "Béta "]'])
+    b = load_scenario(tiny_path, ['culture_points.districts=["Alpha"]', 'strategy.rollout.0.districts=["Alpha", "Beta"]'])
+    assert a.culture_points.districts == ["Alpha"]
+    assert a.strategy.rollout[0].districts == ["Alpha", "Beta"]
+    assert a.digest() == b.digest()  # the same scenario
+
+
+def test_an_unknown_district_gets_a_suggestion(tiny_path):
+    from sn_sim import ScenarioError
+    from sn_sim.scenario import load_scenario
+
+    with pytest.raises(ScenarioError, match=r"unknown district 'Alfa' \(did you mean 'Alpha'\?\)"):
+        load_scenario(tiny_path, ['culture_points.districts=["Alfa"]'])
+    with pytest.raises(ScenarioError, match=r"unknown district 'Quxnor'$"):
+        load_scenario(tiny_path, ['culture_points.districts=["Quxnor"]'])
+
+
+def test_the_readme_spelling_of_rimac_is_accepted():
+    from sn_sim.scenario import load_scenario
+
+    s = load_scenario("lima_culture_points", ['culture_points.districts=["Rímac", "comas"]'])
+    assert s.culture_points.districts == ["Rimac", "Comas"]

@@ -8,8 +8,10 @@ are raised as :class:`ScenarioError` with one line: ``file: key: reason``.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import json
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -29,6 +31,19 @@ def P(default: Any, *, unit: str, source: str, description: str, ge=None, le=Non
         description=description,
         json_schema_extra={"unit": unit, "source": source},
     )
+
+
+def fold_name(name: str) -> str:
+    """A name without accents, case or extra spaces ("Rímac " -> "rimac"), for matching."""
+    text = unicodedata.normalize("NFKD", name)
+    return " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).casefold().split())
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """" (did you mean 'X'?)" for the closest known name, or ""."""
+    folded = {fold_name(k): k for k in known}
+    close = difflib.get_close_matches(fold_name(name), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
 
 
 class Section(BaseModel):
@@ -485,6 +500,31 @@ class Scenario(Section):
     def extends_calibrated(self, value: bool | None) -> None:
         self._extends_calibrated = value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_district_names(cls, data):
+        """District references (rollout cohorts, Culture Points) match the pool's names whatever
+        their accents and case: "Rímac" and "rimac" mean the pool's "Rimac"."""
+        if not isinstance(data, dict) or not isinstance(data.get("districts"), list):
+            return data
+        canon = {fold_name(d["name"]): d["name"] for d in data["districts"]
+                 if isinstance(d, dict) and isinstance(d.get("name"), str)}
+
+        def fix(names):
+            return [canon.get(fold_name(x), x) if isinstance(x, str) else x for x in names] \
+                if isinstance(names, list) else names
+
+        data = dict(data)
+        strategy = data.get("strategy")
+        if isinstance(strategy, dict) and isinstance(strategy.get("rollout"), list):
+            data["strategy"] = {**strategy, "rollout": [
+                {**c, "districts": fix(c["districts"])} if isinstance(c, dict) and "districts" in c else c
+                for c in strategy["rollout"]]}
+        culture = data.get("culture_points")
+        if isinstance(culture, dict) and "districts" in culture:
+            data["culture_points"] = {**culture, "districts": fix(culture["districts"])}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self):
         if not self.districts:
@@ -501,7 +541,7 @@ class Scenario(Section):
         for i, c in enumerate(self.strategy.rollout):
             for d in c.districts:
                 if d not in known:
-                    raise ValueError(f"strategy.rollout.{i}.districts: unknown district {d!r}")
+                    raise ValueError(f"strategy.rollout.{i}.districts: unknown district {d!r}{did_you_mean(d, names)}")
             if c.one_per_district and c.neighbourhoods != len(c.districts):
                 raise ValueError(f"strategy.rollout.{i}.one_per_district: needs one district per neighbourhood "
                                  f"({len(c.districts)} districts for {c.neighbourhoods})")
@@ -513,7 +553,7 @@ class Scenario(Section):
                 raise ValueError(f"strategy.rollout.{i}.launch: {c.launch} is outside the calendar")
         for d in self.culture_points.districts:
             if d not in known:
-                raise ValueError(f"culture_points.districts: unknown district {d!r}")
+                raise ValueError(f"culture_points.districts: unknown district {d!r}{did_you_mean(d, names)}")
         if self.population.inhabitants_max < self.population.inhabitants_min:
             raise ValueError("population.inhabitants_max: smaller than inhabitants_min")
         if self.youth.max_age <= self.youth.min_age:
