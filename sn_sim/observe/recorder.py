@@ -67,26 +67,19 @@ class PanelRecorder:
         r, ages, w = m.residents, m.ages, m.clock.week
         trust_threshold = m.scenario.trust.threshold
         insecurity_threshold = m.scenario.insecurity.threshold
-        names = ("home15", "victims15", "reported15", "insecure15", "adults", "trusting_adults", "in_prison", "junta")
-        out = {k: np.zeros(m.geo.n) for k in names}
-        for res, nbs in m.neighbourhood_chunks:
-            offsets = m.layout.nb_start[nbs.start:nbs.stop] - res.start
 
-            def count(mask):
-                return np.add.reduceat(mask, offsets, dtype=np.int64)
-
+        def masks(res: slice) -> dict[str, np.ndarray]:
             free = r.released_week[res] <= w
             home15 = ages.age15[res] & free
             recent = (w - r.last_victim_week[res].astype(np.int32)) < WEEKS_PER_YEAR  # the last 12 months
             victims15 = recent & home15
             adults = ages.adult[res] & free
-            for name, mask in (("home15", home15), ("victims15", victims15),
-                               ("reported15", victims15 & r.last_reported[res]),
-                               ("insecure15", home15 & (r.insecurity[res] >= insecurity_threshold)),
-                               ("adults", adults), ("trusting_adults", adults & (r.trust[res] >= trust_threshold)),
-                               ("in_prison", ~free), ("junta", r.junta[res])):
-                out[name][nbs] = count(mask)
-        return out
+            return {"home15": home15, "victims15": victims15, "reported15": victims15 & r.last_reported[res],
+                    "insecure15": home15 & (r.insecurity[res] >= insecurity_threshold),
+                    "adults": adults, "trusting_adults": adults & (r.trust[res] >= trust_threshold),
+                    "in_prison": ~free, "junta": r.junta[res]}
+
+        return m.count_by_neighbourhood(masks)
 
     def close_year(self, year: int) -> None:
         """Block-level offences of the closing calendar year (for hot spots and concentration curves)."""

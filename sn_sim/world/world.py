@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -68,23 +68,27 @@ class World:
         base = np.floor(x)
         return (base + (rng.random(x.shape) < x - base)).astype(np.int64)
 
-    def per_neighbourhood(self, values: np.ndarray) -> np.ndarray:
-        """Sum of a per-resident (boolean or integer) array within each neighbourhood, shape (n,),
-        taken chunk by chunk of whole neighbourhoods."""
-        out = np.zeros(self.geo.n, dtype=np.int64)
+    def count_by_neighbourhood(self, masks: Callable[[slice], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Per-neighbourhood sums of per-resident masks, shape (n,) each.
+
+        ``masks(residents)`` returns named boolean (or integer) arrays for one slice of whole
+        neighbourhoods; it is called chunk by chunk, so its temporaries stay in the CPU cache."""
+        out: dict[str, np.ndarray] = {}
         for res, nbs in self.neighbourhood_chunks:
-            out[nbs] = np.add.reduceat(values[res], self.layout.nb_start[nbs.start:nbs.stop] - res.start,
-                                       dtype=np.int64)
+            offsets = self.layout.nb_start[nbs.start:nbs.stop] - res.start
+            for name, mask in masks(res).items():
+                out.setdefault(name, np.zeros(self.geo.n, dtype=np.int64))[nbs] = \
+                    np.add.reduceat(mask, offsets, dtype=np.int64)
         return out
+
+    def per_neighbourhood(self, values: np.ndarray) -> np.ndarray:
+        """Sum of a per-resident (boolean or integer) array within each neighbourhood, shape (n,)."""
+        return self.count_by_neighbourhood(lambda res: {"sum": values[res]})["sum"]
 
     def share_by_neighbourhood(self, mask: np.ndarray, among: np.ndarray) -> np.ndarray:
         """Share of ``among`` residents for whom ``mask`` holds, per neighbourhood."""
-        num, den = np.zeros(self.geo.n, dtype=np.int64), np.zeros(self.geo.n, dtype=np.int64)
-        for res, nbs in self.neighbourhood_chunks:
-            offsets = self.layout.nb_start[nbs.start:nbs.stop] - res.start
-            num[nbs] = np.add.reduceat(mask[res] & among[res], offsets, dtype=np.int64)
-            den[nbs] = np.add.reduceat(among[res], offsets, dtype=np.int64)
-        return num / np.maximum(den, 1)
+        c = self.count_by_neighbourhood(lambda res: {"num": mask[res] & among[res], "den": among[res]})
+        return c["num"] / np.maximum(c["den"], 1)
 
     def former_prisoner_share(self) -> np.ndarray:
         """Adults with a prison record, per neighbourhood (a selection criterion)."""
@@ -130,10 +134,6 @@ class World:
             involved += np.bincount(nb[gang == GANG_INVOLVED], minlength=n)
         return youth, at_risk, involved
 
-    @property
-    def free(self) -> np.ndarray:
-        """(N,) bool: not in prison this week."""
-        return self.residents.released_week <= self.clock.week
 
 
 def build_world(scenario: Scenario, seed_sequence: np.random.SeedSequence) -> tuple[World, np.random.Generator]:
