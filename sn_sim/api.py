@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.model import SafeNeighbourhoodModel
+from sn_sim.observe.provenance import provenance
 from sn_sim.observe.results import Results
 from sn_sim.scenario import Scenario, load_scenario
 
@@ -77,8 +77,8 @@ def run(scenario: Scenario | str | Path, seed: int = 0, replicates: int = 1,
 
 
 def build_manifest(scenario: Scenario, seed: int, replicates: int, wall: float) -> dict:
-    import mesa
-
+    """The run's manifest (docs/data_dictionary.md §4). ``checksums`` is null until
+    :meth:`Results.save` writes the data files and records theirs."""
     streams = replicate_streams(seed, replicates)
     return {
         "package": "sn_sim",
@@ -91,7 +91,6 @@ def build_manifest(scenario: Scenario, seed: int, replicates: int, wall: float) 
         "replicate_streams": [{"replicate": i, "entropy": s.entropy, "spawn_key": list(s.spawn_key)}
                               for i, s in enumerate(streams)],
         "wall_time_s": round(wall, 3),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "mesa": mesa.__version__,
+        **provenance(),
+        "checksums": None,
     }

@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="simulate a scenario and write panel, blocks, manifest and plots")
     _add_scenario_args(p)
-    p.add_argument("--replicates", type=arguments.positive, default=1, metavar="N", help="independent replicates (default 1)")
+    p.add_argument("--replicates", type=arguments.replicates, default=1, metavar="N",
+                   help=f"independent replicates (default 1; {arguments.limit_note(arguments.MAX_REPLICATES)})")
     p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="root seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/<scenario name>)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")

@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from sn_sim import scenario as sc
+from sn_sim.scenario.loading import MAX_EXTENDS, MAX_FILE_BYTES
 
 # Cross-field rules enforced by model validators (they cannot be read from field metadata).
 SECTION_RULES: dict[str, list[str]] = {
@@ -273,9 +274,12 @@ def parameter_table() -> str:
         else:
             top_rows.append(_row(name, info))
     out += ["### scenario", "", HEADER, *top_rows, ""]
-    out += ['A scenario file may start with `extends = "other.toml"` (a path relative to the file): the parent '
-            "is read first and the child's tables are merged into it key by key. `--set section.key=value` "
-            "overrides any key of the resolved scenario, defaults included.", ""]
+    out += ['A scenario file may start with `extends = "other.toml"` (a `.toml` path relative to the file, or '
+            "the name of a shipped scenario): the parent is read first and the child's tables are merged into it "
+            f"key by key. A chain may take at most {MAX_EXTENDS} `extends` steps and may not loop; each file must be "
+            f"a regular file of at most {MAX_FILE_BYTES // 2**20} MiB. Types are strict: a number is not written in quotes, a boolean is `true` or "
+            "`false`, `calendar.start` is a Monday. `--set section.key=value` overrides any key of the resolved "
+            "scenario, defaults included.", ""]
     for name, info in prose:
         out += _list_prose(name, info, _list_item_model(info.annotation))
     for name, info in sections:

@@ -33,3 +33,20 @@ _MINI = textwrap.dedent(
 def mini_scenario(name: str = "mini") -> str:
     """The scenario's TOML text, under ``name``."""
     return _MINI.replace('name = "mini"', f'name = "{name}"', 1)
+
+
+# A Latin hypercube over the mini scenario (base = "mini.toml" beside it) with independent seeds
+# per point: 3 points x 2 replicates. The executors' and the cluster's identity tests share it.
+LHS_SWEEP = textwrap.dedent(
+    """\
+    name = "lhs"
+    base = "mini.toml"
+    seed = 21
+    replicates = 2
+    random_numbers = "independent"
+    design = {method = "lhs", samples = 3}
+    [parameters]
+    "crime.offending_rate" = {min = 0.03, max = 0.05}
+    "police.extra_officers" = {min = 0, max = 30}
+    """
+)

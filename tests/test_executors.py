@@ -13,29 +13,25 @@ import pytest
 from sn_sim.cli import main
 from sn_sim.errors import SnSimError
 from sn_sim.experiment import compare, load_sweep, run_sweep
-from sn_sim.experiment.executors import DaskExecutor, LocalPoolExecutor, RunTask, run_task
+from sn_sim.experiment.executors import (
+    CONNECT_TIMEOUT_S,
+    DaskExecutor,
+    LocalPoolExecutor,
+    RunTask,
+    check_scheduler_address,
+    connect_timeout,
+    make_executor,
+    run_task,
+)
 from sn_sim.scenario import load_scenario
 
-from mini import mini_scenario
+from mini import LHS_SWEEP, mini_scenario
 
 distributed = pytest.importorskip("distributed")
 
 SCENARIO = mini_scenario()
 
-# A Latin hypercube with independent seeds per point: 3 points x 2 replicates.
-SWEEP = textwrap.dedent(
-    """\
-    name = "lhs"
-    base = "mini.toml"
-    seed = 21
-    replicates = 2
-    random_numbers = "independent"
-    design = {method = "lhs", samples = 3}
-    [parameters]
-    "crime.offending_rate" = {min = 0.03, max = 0.05}
-    "police.extra_officers" = {min = 0, max = 30}
-    """
-)
+SWEEP = LHS_SWEEP
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +44,12 @@ def folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A Dask cluster of two worker processes on the loopback interface."""
+    """A Dask cluster of two worker processes on the loopback interface. Its client is not the
+    default client, like the CLI's: Dask helpers that look for a default client would fail."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cl, Client(cl) as client:
+                      dashboard_address=None) as cl, Client(cl, set_as_default=False) as client:
         yield cl, client
 
 
@@ -157,6 +154,74 @@ def test_unreachable_scheduler_is_one_line_and_writes_nothing(folder, tmp_path, 
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("sn-sim: error: --scheduler: cannot connect") and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "tls://node-1.example.org:8786", "tcp://[::1]:8786",
+                                     " tcp://10.0.0.5:8786/ "])
+def test_scheduler_addresses_of_the_right_form_pass(address):
+    assert check_scheduler_address(address) == address.strip().rstrip("/")
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("not a url", "is not a scheduler address"),
+    ("127.0.0.1:8786", "is not a scheduler address"),  # dask would guess tcp://; we ask for it
+    ("foo://x", "unsupported protocol 'foo://'"),
+    ("http://127.0.0.1:8787", "unsupported protocol 'http://'"),
+    ("tcp://127.0.0.1", "is not a scheduler address"),
+    ("tcp://127.0.0.1:0", "is not a scheduler address"),
+    ("tcp://127.0.0.1:99999", "is not a scheduler address"),
+    ("tcp://:8786", "is not a scheduler address"),
+    ("tcp://127.0.0.1:8786/status", "is not a scheduler address"),
+])
+def test_scheduler_addresses_of_the_wrong_form_fail_before_connecting(address, reason):
+    with pytest.raises(SnSimError, match=f"^--scheduler: '{address}'(: | ){reason}.*expected tcp://HOST:PORT"):
+        check_scheduler_address(address)
+    with pytest.raises(SnSimError, match=reason):
+        DaskExecutor(address)
+
+
+def test_connect_timeout_is_short_unless_dask_is_told_otherwise():
+    """5 s by default (dask's own 30 s suits clusters still starting, not a mistyped address);
+    dask's setting wins when it is set (DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=...)."""
+    import dask
+
+    assert connect_timeout() == CONNECT_TIMEOUT_S == 5.0
+    with dask.config.set({"distributed.comm.timeouts.connect": "12s"}):
+        assert connect_timeout() == 12.0
+
+
+def test_a_tls_address_needs_tls_settings():
+    import dask
+
+    unset = {"distributed.comm.tls.ca-file": None, "distributed.comm.tls.client.cert": None,
+             "distributed.comm.tls.client.key": None}
+    needs = "tls:// address needs the CA and a client certificate: set DASK_DISTRIBUTED__COMM__TLS__CA_FILE"
+    with dask.config.set(unset), pytest.raises(SnSimError, match=needs):
+        DaskExecutor("tls://127.0.0.1:9")
+
+
+def test_a_malformed_scheduler_fails_before_any_work(folder, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["sweep", str(folder / "lhs.toml"), "--out", str(out), "--scheduler", "foo://x"]) == 2
+    assert main(["compare", str(folder / "mini.toml"), str(folder / "mini.toml"), "--out", str(out),
+                 "--scheduler", "not a url"]) == 2
+    assert main(["calibrate", str(folder / "mini.toml"), "--out", str(out), "--scheduler", "tcp://h"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("sn-sim: error: --scheduler: '") for line in err)
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_scheduler_without_workers_is_a_note_not_an_error(capsys):
+    """Workers may still be starting (the quick start runs the scheduler first): runs wait for them."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cl:
+        with make_executor(scheduler=cl.scheduler_address) as ex:
+            assert ex.description.endswith("(0 workers, 0 threads)")
+    err = capsys.readouterr().err
+    assert err == f"sn-sim: note: the Dask scheduler at {cl.scheduler_address} has no workers yet; runs start when " \
+                  "workers join\n"
 
 
 def test_workers_must_be_positive(folder, tmp_path, capsys):

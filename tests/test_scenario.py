@@ -231,3 +231,93 @@ def test_the_readme_spelling_of_rimac_is_accepted():
 
     s = load_scenario("lima_culture_points", ['culture_points.districts=["Rímac", "comas"]'])
     assert s.culture_points.districts == ["Rimac", "Comas"]
+
+
+# --- strict values, calendar, shares, files (issue 11) ------------------------------------------------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("population.scale=true", "population.scale: expected a number, got true"),
+    ('population.scale="0.02"', 'population.scale: expected a number, got "0.02" (write it without quotes)'),
+    ('population.block_rows="6"', "population.block_rows: expected a whole number"),
+    ("population.block_rows=6.0", "population.block_rows: expected a whole number, got 6.0"),
+    ('districts.0.lima="no"', 'districts.0.lima: expected true or false, got "no"'),
+    ("name=5", "name: expected a string in quotes, got 5"),
+    ("calendar.end=2017-06-26T00:00:00", "calendar.end: expected a date like 2016-01-04"),
+])
+def test_values_are_never_converted_between_types(tiny_path, override, message):
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(tiny_path, [override])
+    assert str(exc.value).startswith(f"{tiny_path} --set: {message}"), str(exc.value)
+
+
+def test_integers_are_numbers_and_numpy_values_are_python_values(tiny_path):
+    import numpy as np
+
+    a = load_scenario(tiny_path, ["population.scale=0.02", "budget.usd_per_year=100000"])
+    assert a.population.scale == 0.02 and a.budget.usd_per_year == 100000.0
+    b = a.with_overrides({"population.scale": np.float64(0.02), "police.extra_officers": np.int64(20),
+                          "police.hot_zone_blocks": np.float64(6.0), "strategy.community_police": np.bool_(True)})
+    assert b.digest() == a.digest()
+    with pytest.raises(ScenarioError, match="police.extra_officers: expected a whole number, got 20.5"):
+        a.with_overrides({"police.extra_officers": np.float64(20.5)})
+
+
+def test_a_resolved_scenario_survives_a_json_round_trip(tiny_scenario):
+    """Manifests and run tasks hold scenarios as JSON: dates come back as ISO strings."""
+    import json
+
+    from sn_sim.scenario import validate
+
+    again = validate(json.loads(json.dumps(tiny_scenario.to_dict())))
+    assert again.digest() == tiny_scenario.digest() and again.calendar.start == dt.date(2016, 1, 4)
+
+
+def test_the_calendar_starts_on_a_monday(tiny_path):
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(tiny_path, ["calendar.start=2016-01-10"])
+    assert str(exc.value).endswith("calendar.start: 2016-01-10 is a Sunday; weeks start on a Monday "
+                                   "(the nearest are 2016-01-04 and 2016-01-11)")
+
+
+def test_shares_sum_to_one_within_a_millionth(tiny_path):
+    s = load_scenario(tiny_path, ["strategy.mix.community=0.249999"])
+    assert s.strategy.mix.community == 0.249999
+    with pytest.raises(ScenarioError, match=r"they sum to 0\.99999, off by -1e-05; the tolerance is 1e-06"):
+        load_scenario(tiny_path, ["strategy.mix.community=0.24999"])
+
+
+def test_a_byte_order_mark_is_not_content(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + TINY_TOML.encode())
+    assert load_scenario(path).digest() == load_scenario(write_scenario(tmp_path, TINY_TOML)).digest()
+
+
+def test_extends_chains_are_limited_and_cycles_are_named(tmp_path):
+    from sn_sim.scenario.loading import MAX_EXTENDS
+
+    write_scenario(tmp_path, TINY_TOML, "c0.toml")
+    for i in range(1, MAX_EXTENDS + 2):
+        write_scenario(tmp_path, f'extends = "c{i - 1}.toml"\n', f"c{i}.toml")
+    assert load_scenario(tmp_path / f"c{MAX_EXTENDS}.toml").name == "tiny"  # the longest chain allowed
+    with pytest.raises(ScenarioError, match=f"extends: a chain of more than {MAX_EXTENDS} extends steps"):
+        load_scenario(tmp_path / f"c{MAX_EXTENDS + 1}.toml")
+    write_scenario(tmp_path, 'extends = "b.toml"\n', "a.toml")
+    write_scenario(tmp_path, 'extends = "a.toml"\n', "b.toml")
+    with pytest.raises(ScenarioError, match=r"b\.toml: extends: circular chain a\.toml -> b\.toml -> a\.toml$"):
+        load_scenario(tmp_path / "a.toml")
+
+
+@pytest.mark.parametrize("parent, reason", [
+    ("/dev/zero", "'/dev/zero' is neither a .toml file nor a shipped scenario"),
+    ("notes.txt", "'notes.txt' is neither a .toml file nor a shipped scenario"),
+    ("folder.toml", "folder.toml: is a directory, not a TOML file"),
+    ("zero.toml", "/dev/zero: not a regular file"),
+])
+def test_extends_reads_only_small_regular_toml_files(tmp_path, parent, reason):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "folder.toml").mkdir()
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")
+    write_scenario(tmp_path, f'extends = "{parent}"\n', "child.toml")
+    with pytest.raises(ScenarioError, match=reason):
+        load_scenario(tmp_path / "child.toml")

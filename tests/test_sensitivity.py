@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sn_sim.cli import main
-from sn_sim.errors import SnSimError
+from sn_sim.errors import OutputError, SnSimError
 from sn_sim.experiment import run_sweep, sensitivity
 
 from mini import mini_scenario
@@ -56,9 +56,18 @@ def test_sobol_indices_rank_the_driver(sweeps, tmp_path):
     assert crime.loc["crime.offending_rate", "ST"] > crime.loc["trust.relaxation", "ST"]
     assert crime.loc["crime.offending_rate", "ST"] > 0.5 and crime.loc["trust.relaxation", "ST"] < 0.05
     assert np.isfinite(idx[["S1", "ST", "S1_conf", "ST_conf"]].to_numpy()).all()
-    paths = res.save(tmp_path)
+    paths = res.save(tmp_path / "sens")
     assert [p.name for p in paths] == ["sensitivity-sobol.csv", "sensitivity-sobol.png"]
     assert paths[1].stat().st_size > 10_000
+    # A second save never overwrites without force; with force it replaces its own output whole.
+    with pytest.raises(OutputError, match="already exists"):
+        res.save(tmp_path / "sens")
+    assert res.save(tmp_path / "sens", force=True) == paths
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError, match="not written by sn-sim"):
+        res.save(tmp_path / "mine", force=True)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
 def test_morris_indices(sweeps):
@@ -76,7 +85,15 @@ def test_cli_sensitivity(sweeps, capsys):
     assert code == 0, captured.err
     assert "crime.offending_rate" in captured.out
     out = sweeps["sobol"] / "sensitivity"
-    assert sorted(p.name for p in out.iterdir()) == ["sensitivity-sobol.csv", "sensitivity-sobol.png"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "sensitivity-sobol.csv", "sensitivity-sobol.png"]
+    before = (out / "sensitivity-sobol.csv").read_bytes()
+    again = ["sensitivity", str(sweeps["sobol"]), "--output", "trust_police_all"]
+    assert main(again) == 2  # refused before any work: the earlier output stays
+    assert "already exists (use --force" in capsys.readouterr().err
+    assert (out / "sensitivity-sobol.csv").read_bytes() == before
+    assert main(again + ["--force"]) == 0
+    assert (out / "sensitivity-sobol.csv").read_bytes() != before
 
 
 @pytest.mark.parametrize("which,args,expected", [
@@ -84,10 +101,11 @@ def test_cli_sensitivity(sweeps, capsys):
      "sobol indices need a sweep with design = \"sobol\" (this sweep used morris)"),
     ("sobol", ["--output", "crime"], "unknown output 'crime'"),
 ])
-def test_cli_sensitivity_refusals(sweeps, capsys, which, args, expected):
-    assert main(["sensitivity", str(sweeps[which])] + args) == 2
+def test_cli_sensitivity_refusals(sweeps, capsys, tmp_path, which, args, expected):
+    assert main(["sensitivity", str(sweeps[which]), "--out", str(tmp_path / "s")] + args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err
+    assert not (tmp_path / "s").exists()
 
 
 def test_incomplete_sweeps_and_other_designs_are_refused(sweeps, tmp_path):

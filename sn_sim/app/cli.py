@@ -124,10 +124,12 @@ def cmd_app(args) -> int:
 
     argv = [str(APP_FILE), "--host", args.host, "--port", str(port), "--production", "--no-check-version",
             "--open" if args.open else "--no-open", "--log-level", "warning"]
+    import click
+
     try:
         solara_run.main(argv, prog_name="sn-sim app", standalone_mode=False)
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, click.exceptions.Abort):  # Ctrl-C: click turns it into Abort
+        print("sn-sim app: stopped", file=sys.stderr)
     return 0
 
 

@@ -34,7 +34,7 @@ def register(sub) -> None:
                    help=f"scenario file or shipped name to fit (default: {DEFAULT_SCENARIO}, the national rollout "
                         "with Culture Points, which has every target in scope)")
     p.add_argument("--seed", type=arguments.seed, default=2024, help="seed of the optimiser and of the common random numbers")
-    p.add_argument("--replicates", type=arguments.positive, default=1, help="replicates per evaluation (default 1; common random numbers)")
+    p.add_argument("--replicates", type=arguments.replicates, default=1, help="replicates per evaluation (default 1; common random numbers)")
     p.add_argument("--scale", type=float, default=0.1, help="population scale during the fit (default 0.1)")
     p.add_argument("--workers", type=arguments.positive, default=None, metavar="N",
                    help="local processes (default all cores; 1 = in this process)")
@@ -53,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--report-dir", default=None, metavar="DIR",
                    help="also write the fit report here, e.g. docs/calibration; needs --force if it exists")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
-    p.add_argument("--report-replicates", type=arguments.positive, default=10, help="replicates for the fit report (default 10)")
+    p.add_argument("--report-replicates", type=arguments.replicates, default=10, help="replicates for the fit report (default 10)")
     p.add_argument("--report-scale", type=float, default=0.1, help="population scale for the fit report (default 0.1)")
     p.add_argument("--report-only", action="store_true", help="no fit: report how the scenario as it is fits")
     p.add_argument("--no-identifiability", action="store_true", help="skip profiles and elasticities")
@@ -66,6 +66,10 @@ def _check_args(args) -> None:
         raise SnSimError(f"--workers: must be at least 1 (got {args.workers})")
     if args.workers is not None and args.scheduler:
         raise SnSimError("--workers: not used with --scheduler (the cluster's workers run the evaluations)")
+    if args.scheduler:
+        from sn_sim.experiment.executors import check_scheduler_address
+
+        check_scheduler_address(args.scheduler)  # its form, before any work
     for flag in ("replicates", "report_replicates", "maxiter"):
         if getattr(args, flag) < 1:
             raise SnSimError(f"--{flag.replace('_', '-')}: must be at least 1 (got {getattr(args, flag)})")

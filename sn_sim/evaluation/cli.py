@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from sn_sim import arguments
+from sn_sim.errors import require_extra
 
 from sn_sim.evaluation.measures import OUTCOMES
 
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_evaluate(args) -> int:
+    require_extra("evaluation", "pyfixest", what="evaluate")  # before the twin's simulation, not after
     from sn_sim.evaluation import EvaluationError
     from sn_sim.evaluation.data import check_run_dir
     from sn_sim.evaluation.report import evaluate, evaluate_many, unknown_outcome

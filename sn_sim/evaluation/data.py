@@ -17,11 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sn_sim.errors import SnSimError
 from sn_sim.evaluation import EvaluationError
 from sn_sim.evaluation.measures import ACTIVITY_RATES, OUTCOMES, value
 from sn_sim.evaluation.survey import draw_survey, survey_cohorts
 from sn_sim.evaluation.twins import check_twin, launch_weeks
-from sn_sim.observe.results import Results, load_results
+from sn_sim.observe.results import MANIFEST, Results, load_results, read_run_manifest
+from sn_sim.observe.storage import verify_checksums
+from sn_sim.scenario import Scenario, validate
 
 PERIODS = ("week", "month", "quarter", "year")
 # Rates of the administrative panel: recorded crime, the oracle's offences, pillar activities.
@@ -31,29 +34,41 @@ ADMIN_RATES = [o.definition for o in OUTCOMES.values() if o.source in ("admin", 
 # --- the run ------------------------------------------------------------------------------------
 
 
+def _checked(run_dir: Path) -> Scenario:
+    """The run's scenario, once ``run_dir`` is known to be a run directory the evaluation can
+    use: its manifest holds the scenario, seed and replicates the twin is rebuilt from, and its
+    data files match the checksums the manifest records."""
+    m = read_run_manifest(run_dir)
+    where = run_dir / MANIFEST
+    missing = [k for k in ("scenario", "seed", "replicates") if k not in m]
+    if missing:
+        raise EvaluationError(f"{where}: {', '.join(missing)}: missing (not a manifest written by 'sn-sim run')")
+    for key, low in (("seed", 0), ("replicates", 1)):
+        if not isinstance(m[key], int) or isinstance(m[key], bool) or m[key] < low:
+            raise EvaluationError(f"{where}: {key}: not an integer >= {low} (got {str(m[key])[:40]!r})")
+    if not isinstance(m["scenario"], dict):
+        raise EvaluationError(f"{where}: scenario: not a scenario table")
+    scenario = validate(m["scenario"], source=f"{where}: scenario")  # naming the file, not later in the twin
+    verify_checksums(run_dir, m, MANIFEST)
+    return scenario
+
+
 def check_run_dir(run_dir: str | Path) -> Path:
-    """Cheap check that ``run_dir`` looks like a run directory written by ``sn-sim run``."""
+    """Check, before any work (simulating a twin can take minutes), that ``run_dir`` is an
+    intact run directory the evaluation can use; one-line errors otherwise. Reads the manifest
+    and checksums the data files, without parsing them."""
     run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise EvaluationError(f"{run_dir}: run directory not found")
-    if not run_dir.is_dir():
-        raise EvaluationError(f"{run_dir}: not a directory (expected a run directory written by 'sn-sim run')")
-    for name in ("manifest.json", "panel.parquet", "neighbourhoods.parquet", "blocks.parquet"):
-        if not (run_dir / name).is_file():
-            raise EvaluationError(f"{run_dir}: not a run directory (missing {name})")
+    _checked(run_dir)
     return run_dir
 
 
 def load_run(run_dir: str | Path) -> Results:
-    """Load a run directory written by ``sn-sim run``; one-line errors when it is not one."""
-    run_dir = check_run_dir(run_dir)
-    try:
-        results = load_results(run_dir)
-    except (OSError, ValueError) as exc:
-        raise EvaluationError(f"{run_dir}: cannot read the run ({exc.__class__.__name__}: {str(exc)[:120]})") from None
-    m = results.manifest
-    if not isinstance(m, dict) or "scenario" not in m or "seed" not in m or "replicates" not in m:
-        raise EvaluationError(f"{run_dir}/manifest.json: scenario/seed/replicates: missing")
+    """Load a run directory written by ``sn-sim run`` once :func:`check_run_dir` accepts it,
+    with its scenario rebuilt from the manifest."""
+    run_dir = Path(run_dir)
+    scenario = _checked(run_dir)
+    results = load_results(run_dir, verify=False)  # verified just now
+    results.scenario = scenario
     return results
 
 
@@ -65,13 +80,10 @@ def load_evaluation_inputs(run_dir: str | Path, out: Path | None = None) -> tupl
         if where is not None and (where / "manifest.json").is_file():
             try:
                 twin = load_results(where)
-            except (OSError, ValueError) as exc:
-                raise EvaluationError(f"{where}: cannot read the twin ({exc.__class__.__name__})") from None
-            try:
                 check_twin(results, twin)
-            except EvaluationError:
+            except SnSimError:
                 if label == "previous evaluation":
-                    continue  # stale: recompute
+                    continue  # stale or corrupt: it is only a cache, recompute it
                 raise
             return results, twin, label
     return results, None, "computed"

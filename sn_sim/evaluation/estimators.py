@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sn_sim.errors import require_extra
+
 RESULT_COLUMNS = [
     "estimator", "outcome", "term", "event_time", "estimate", "se", "ci_low", "ci_high", "p_value",
     "n_obs", "n_units", "n_clusters", "true_effect",
@@ -134,6 +136,7 @@ def _pyfixest():
 
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
+    require_extra("evaluation", "pyfixest", what="TWFE and two-stage estimators")
     import pyfixest as pf
 
     _ = pf.feols, pf.did2s  # trigger the lazy imports now, while we can undo them

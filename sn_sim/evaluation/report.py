@@ -38,8 +38,9 @@ from sn_sim.evaluation.effects import cost_table, estimate_effects, spillover_ta
 from sn_sim.evaluation.figures import plot_estimator_comparison, plot_event_study
 from sn_sim.evaluation.measures import OUTCOMES, RENAMED
 from sn_sim.evaluation.twins import check_twin, run_twin, scenario_of, true_effects
+from sn_sim.observe.provenance import provenance
 from sn_sim.observe.results import Results
-from sn_sim.observe.storage import check_output_dir, staged_directory
+from sn_sim.observe.storage import check_output_dir, file_checksums, staged_directory
 
 __all__ = ["Evaluation", "evaluate", "evaluate_many", "write_evaluation", "comparison_table", "effects_markdown",
            "OUTCOMES", "check_run_dir", "load_evaluation_inputs"]
@@ -202,6 +203,7 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
         "survey_coverage": "treated_and_controls", "period": period, "outcomes": outcomes, "alpha": alpha,
         "mix": scenario.strategy.mix.model_dump(), "skipped": skipped,
         "version": _package_version(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
     }
     ev = Evaluation(effects=effects, effects_summary=summary, event_study=dynamic, spillovers=spill,
                     by_stage_pillar=stage_pillar, cost_effectiveness=costs, survey=survey, true_effects=weekly,
@@ -233,21 +235,24 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
     out = Path(out)
     check_output_dir(out, force, kind="evaluate")
     with staged_directory(out, "evaluate") as tmp:
-        ev.effects.to_csv(tmp / "effects.csv", index=False)
-        ev.effects_summary.to_csv(tmp / "effects_summary.csv", index=False)
+        tables = {"effects.csv": ev.effects, "effects_summary.csv": ev.effects_summary,
+                  "event_study.csv": ev.event_study, "spillovers.csv": ev.spillovers,
+                  "by_stage_pillar.csv": ev.by_stage_pillar, "cost_effectiveness.csv": ev.cost_effectiveness,
+                  "survey.csv": ev.survey}
+        for name, table in tables.items():
+            table.to_csv(tmp / name, index=False)
         (tmp / "effects.md").write_text(effects_markdown(ev.effects_summary, ev.metadata))
-        ev.event_study.to_csv(tmp / "event_study.csv", index=False)
-        ev.spillovers.to_csv(tmp / "spillovers.csv", index=False)
-        ev.by_stage_pillar.to_csv(tmp / "by_stage_pillar.csv", index=False)
-        ev.cost_effectiveness.to_csv(tmp / "cost_effectiveness.csv", index=False)
-        ev.survey.to_csv(tmp / "survey.csv", index=False)
         ev.true_effects.to_parquet(tmp / "true_effects.parquet", index=False)
+        # The data files, recorded in evaluation.json like a run's in its manifest (the twin/
+        # records its own); plots are pictures of these tables.
+        checksums = file_checksums(tmp, [*tables, "effects.md", "true_effects.parquet"])
         if plots:
             plot_event_study(ev.event_study, tmp / "event_study.png", ev.metadata["outcomes"], ev.metadata["period"])
             plot_estimator_comparison(ev.effects, tmp / "estimator_comparison.png", ev.metadata["outcomes"])
         if save_twin and ev.twin is not None:
             ev.twin.save(tmp / "twin", plots=False)
-        (tmp / "evaluation.json").write_text(json.dumps(ev.metadata, indent=2, default=str))
+        (tmp / "evaluation.json").write_text(json.dumps({**ev.metadata, "checksums": checksums}, indent=2,
+                                                        default=str))
     return out
 
 

@@ -9,9 +9,10 @@ inside the commands so that ``sn-sim --help`` stays quick.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
-from sn_sim.errors import SnSimError
+from sn_sim.errors import SnSimError, require_extra
 from sn_sim import arguments
 from sn_sim.observe.storage import safe_name
 
@@ -21,6 +22,20 @@ def _check_workers(args) -> None:
         raise SnSimError(f"--workers: must be at least 1 (got {args.workers})")
     if args.workers is not None and args.scheduler:
         raise SnSimError("--workers: not used with --scheduler (the cluster's workers run the runs)")
+    if args.scheduler:
+        from sn_sim.experiment.executors import check_scheduler_address
+
+        check_scheduler_address(args.scheduler)  # its form, before any work
+
+
+def _cluster(args):
+    """The Dask executor for --scheduler (None without it), connected before anything is written:
+    a bad or unreachable scheduler then leaves no output directory behind."""
+    if not args.scheduler:
+        return nullcontext()
+    from sn_sim.experiment.executors import make_executor
+
+    return make_executor(scheduler=args.scheduler)
 
 
 def cmd_compare(args) -> int:
@@ -37,15 +52,16 @@ def cmd_compare(args) -> int:
     scenarios = _resolve(args.scenarios, overrides)  # every file checked before anything is written
     check_comparable(scenarios, list(args.scenarios))
     out = Path(args.out) if args.out else Path("runs") / safe_name(f"compare-{scenarios[0].name}")
-    if not args.out:
-        from sn_sim.observe.storage import check_output_dir
+    with _cluster(args) as executor:
+        if not args.out:
+            from sn_sim.observe.storage import check_output_dir
 
-        if out.parent.exists():
-            check_output_dir(out, args.force, kind="compare")
-        else:
-            out.parent.mkdir(parents=True)
-    res = compare(scenarios, replicates=args.replicates, seed=args.seed, out=out, workers=args.workers,
-                  scheduler=args.scheduler, force=args.force, plots=not args.no_plots, progress=not args.quiet)
+            if out.parent.exists():
+                check_output_dir(out, args.force, kind="compare")
+            else:
+                out.parent.mkdir(parents=True)
+        res = compare(scenarios, replicates=args.replicates, seed=args.seed, out=out, workers=args.workers,
+                      executor=executor, force=args.force, plots=not args.no_plots, progress=not args.quiet)
     if not args.quiet:
         print(res.markdown())
         print(f"\nwrote {out}/ (effects.csv, effects.md, summary.csv, replicates.csv, series.parquet, manifest.json"
@@ -54,6 +70,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from sn_sim.experiment.executors import ClusterLostError
     from sn_sim.experiment.sweep import plan_from_manifest, plan_sweep, run_sweep
 
     _check_workers(args)
@@ -67,12 +84,16 @@ def cmd_sweep(args) -> int:
         plan = plan_sweep(source)  # the whole file and every point validated; nothing written yet
         out = Path(args.out) if args.out else None
     shown = out if out is not None else Path("sweeps") / safe_name(plan.name)
-    try:
-        res = run_sweep(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                        force=args.force, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"sn-sim: interrupted; finished runs are kept in {shown}/ (continue with --resume)", file=sys.stderr)
-        return 130
+    with _cluster(args) as executor:
+        try:
+            res = run_sweep(plan, out, workers=args.workers, executor=executor, resume=args.resume,
+                            force=args.force, progress=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"sn-sim: interrupted; finished runs are kept in {shown}/ (continue with --resume)",
+                  file=sys.stderr)
+            return 130
+        except ClusterLostError as exc:
+            raise SnSimError(f"{exc}; finished runs are kept in {shown}/ (continue with --resume)") from None
     n = res.done + res.failed
     if not args.quiet:
         rate = f", {res.runs_per_minute:.1f} runs/min" if n else ""
@@ -89,11 +110,14 @@ def cmd_sensitivity(args) -> int:
     import pandas as pd
 
     from sn_sim.experiment.sensitivity import sensitivity
+    from sn_sim.observe.storage import check_output_dir
 
+    require_extra("experiments", "SALib", what="sensitivity")
+    out = Path(args.out) if args.out else Path(args.sweep_dir) / "sensitivity"
+    check_output_dir(out, args.force, kind="sensitivity")  # before the bootstrap, not after
     res = sensitivity(args.sweep_dir, args.outputs, method=args.method, num_resamples=args.resamples,
                       seed=args.seed)
-    out = Path(args.out) if args.out else Path(args.sweep_dir) / "sensitivity"
-    paths = res.save(out)
+    paths = res.save(out, force=args.force)
     if not args.quiet:
         with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
             print(res.indices.to_string(index=False))
@@ -105,7 +129,8 @@ def register(sub) -> None:
     """Add ``compare``, ``sweep`` and ``sensitivity`` to the main CLI's subparsers."""
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
-    p.add_argument("--replicates", type=arguments.positive, default=5, metavar="N", help="replicates per scenario (default 5)")
+    p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",
+                   help=f"replicates per scenario (default 5; {arguments.limit_note(arguments.MAX_REPLICATES)})")
     p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="root seed shared by all scenarios (default 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a key in every scenario (repeatable)")
@@ -138,5 +163,6 @@ def register(sub) -> None:
     p.add_argument("--resamples", type=arguments.positive, default=200, metavar="N", help="bootstrap resamples (default 200)")
     p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="bootstrap seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default SWEEP_DIR/sensitivity)")
+    p.add_argument("--force", action="store_true", help="replace an earlier sensitivity output in that directory")
     p.add_argument("--quiet", action="store_true", help="no table")
     p.set_defaults(func=cmd_sensitivity)

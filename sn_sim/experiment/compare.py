@@ -104,7 +104,8 @@ class ComparisonResult:
     summary : one row per scenario x scope x outcome: the level (mean and 95% interval)
     replicates : one row per scenario x scope x replicate x outcome: base value, value, effect
     series : weekly outcomes per scenario x scope x replicate (for the time-series plot)
-    manifest : scenarios, hashes, seed, replicates, post period, package version
+    manifest : scenarios, hashes, seed, replicates, post period, package version, git commit and
+        library versions (saved with the data files' checksums)
     """
 
     effects: pd.DataFrame
@@ -155,7 +156,7 @@ class ComparisonResult:
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
         """Write effects.csv/.md, summary.csv, replicates.csv, series.parquet, manifest.json and
         plots/ (time series, forest plot, cost against effect) atomically to ``out``."""
-        from sn_sim.observe.storage import check_output_dir, staged_directory
+        from sn_sim.observe.storage import check_output_dir, file_checksums, staged_directory
 
         out = Path(out)
         check_output_dir(out, force, kind="compare")
@@ -165,7 +166,11 @@ class ComparisonResult:
             self.summary.to_csv(tmp / "summary.csv", index=False)
             self.replicates.to_csv(tmp / "replicates.csv", index=False)
             self.series.to_parquet(tmp / "series.parquet", index=False)
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str))
+            # The manifest, written after the data files, records their checksums (as a run's does).
+            checksums = file_checksums(tmp, ["effects.csv", "effects.md", "summary.csv", "replicates.csv",
+                                             "series.parquet"])
+            (tmp / "manifest.json").write_text(json.dumps({**self.manifest, "checksums": checksums}, indent=2,
+                                                          default=str))
             if plots:
                 self.plot(tmp / "plots")
         return out
@@ -288,6 +293,7 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
 
     effects, summary, reps, series = _analyse(results, names, replicates)
     from sn_sim.api import package_version
+    from sn_sim.observe.provenance import provenance
 
     manifest = {
         "package": "sn_sim", "version": package_version(), "kind": "sn_sim.compare",
@@ -296,6 +302,7 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
         "post_start": post_start.isoformat(), "calendar_end": base.calendar.end.isoformat(),
         "common_random_numbers": "replicate r of every scenario runs run_replicate(scenario, seed, r)",
         "scenarios": [{"name": n, "hash": s.digest(), "scenario": s.to_dict()} for n, s in zip(names, scs)],
+        **provenance(),
     }
     res = ComparisonResult(effects=effects, summary=summary, replicates=reps, series=series, manifest=manifest,
                            scenarios=scs)

@@ -16,8 +16,10 @@ completion or the number of workers.
     imports sn_sim once (about a second, paid once per pool); ``workers=1`` runs every task
     in the calling process (no pickling, easy to debug and to monkeypatch).
 ``DaskExecutor(address)``
-    ``distributed.Client(address)`` on an existing cluster (``tcp://HOST:PORT``) or a Client
-    you pass in; sn_sim must be importable on the workers.
+    ``distributed.Client(address)`` on an existing cluster (``tcp://HOST:PORT`` or
+    ``tls://HOST:PORT``, TLS settings from dask's config) or a Client you pass in; the workers
+    must import the same sn_sim version. A bad or unreachable address fails in one line within
+    ``connect_timeout()`` (5 s unless dask's own connect timeout is configured). docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -265,33 +267,202 @@ class LocalPoolExecutor(Executor):
             self._pool = None
 
 
-class DaskExecutor(Executor):
-    """Tasks on a Dask distributed cluster (``distributed.Client(address)``)."""
+# --- Dask ---------------------------------------------------------------------------------------
 
-    def __init__(self, address: str | None = None, client=None, timeout: str | None = None):
+SCHEDULER_SCHEMES = ("tcp", "tls")
+SCHEDULER_HINT = "expected tcp://HOST:PORT or tls://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+CONNECT_TIMEOUT_S = 5.0  # a scheduler that is up answers in milliseconds; dask's own default is 30 s
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it has the form ``tcp://HOST:PORT`` or ``tls://HOST:PORT``, else a one-line
+    SnSimError. Checked before connecting: dask takes a malformed address for a slow scheduler
+    (or fails deep inside its event loop) instead of saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    text = str(address).strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError: not a number, or out of 0-65535
+    except ValueError:
+        parts, port = None, None
+    if parts is None or not parts.scheme or "://" not in text:
+        raise SnSimError(f"--scheduler: {address!r} is not a scheduler address ({SCHEDULER_HINT})")
+    if parts.scheme not in SCHEDULER_SCHEMES:
+        raise SnSimError(f"--scheduler: {address!r}: unsupported protocol {parts.scheme + '://'!r} ({SCHEDULER_HINT})")
+    if not parts.hostname or not port or parts.path not in ("", "/") or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise SnSimError(f"--scheduler: {address!r} is not a scheduler address ({SCHEDULER_HINT})")
+    return text.rstrip("/")
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for the scheduler: ``CONNECT_TIMEOUT_S``, unless dask's
+    ``distributed.comm.timeouts.connect`` is set to something other than dask's shipped default
+    (e.g. ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s``), which then wins."""
+    import dask
+    import distributed  # noqa: F401  (registers distributed's defaults with dask.config)
+    from dask.utils import parse_timedelta
+
+    key = ("distributed", "comm", "timeouts", "connect")
+    value = dask.config.get(".".join(key))
+    shipped = None
+    for defaults in dask.config.defaults:
+        node = defaults
+        for part in key:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            shipped = node
+    if value is None or value == shipped:
+        return CONNECT_TIMEOUT_S
+    return float(parse_timedelta(value, "s"))
+
+
+def _probe(address: str, timeout: float, connection_args: dict) -> None:
+    """Reach the scheduler at ``address`` once, or raise an SnSimError that says why not.
+
+    First a plain TCP connection, which fails at once where nothing listens (dask retries a
+    refused connection until its timeout, taking a typo for a scheduler still starting), then
+    one dask handshake (is it a Dask scheduler, does TLS agree). Runs in a thread of its own with
+    a fresh event loop (the caller may be inside one, e.g. a notebook) and is abandoned after
+    ``timeout`` in all, so that nothing -- not even a hanging name lookup -- holds the command
+    longer. The caller builds its Client only after this succeeds: a Client that fails
+    to connect blocks for seconds more when it is garbage-collected."""
+    import asyncio
+    import socket
+    from urllib.parse import urlsplit
+
+    from distributed.comm import connect
+
+    parts = urlsplit(address)
+    host, port = parts.hostname, parts.port
+
+    deadline = time.monotonic() + timeout
+
+    async def handshake():
+        left = max(0.1, deadline - time.monotonic())
+        comm = await connect(address, timeout=left, **connection_args)
+        await comm.close()
+
+    outcome: dict = {}
+
+    def target():
         try:
-            from distributed import Client
-        except ImportError as exc:  # pragma: no cover - dask is an optional extra
-            raise SnSimError("--scheduler: needs dask[distributed] (pip install 'sn_sim[experiments]')") from exc
+            outcome["phase"] = "tcp"
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome["phase"] = "handshake"
+            asyncio.run(handshake())
+            outcome["error"] = None
+        except BaseException as exc:  # reported by the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="sn-sim-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.2)
+    exc = outcome.get("error", TimeoutError())
+    if exc is None:
+        return
+    where = f"--scheduler: cannot connect to {address}"
+    if isinstance(exc, socket.gaierror):
+        raise SnSimError(f"{where}: unknown host {host!r} ({_one_line(exc)})")
+    if isinstance(exc, ConnectionRefusedError):
+        raise SnSimError(f"{where}: connection refused (is a Dask scheduler running there?)")
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        raise SnSimError(f"{where}: no answer within {timeout:g} s (is a Dask scheduler running there?)")
+    if outcome.get("phase") == "tcp":
+        raise SnSimError(f"{where}: {_one_line(exc)}")
+    # Something listens there but did not answer as a Dask scheduler: another service on that
+    # port, or plain tcp:// against a TLS scheduler (or the reverse, or certificates it refused).
+    tls = "tls://" if address.startswith("tcp://") else "tcp://"
+    raise SnSimError(f"{where}: no Dask scheduler answered there ({type(exc).__name__}: {_one_line(exc)}); "
+                     f"if the scheduler uses {'TLS' if tls == 'tls://' else 'plain TCP'}, give a {tls} address")
+
+
+class ClusterLostError(SnSimError):
+    """The Dask scheduler went away while tasks were running."""
+
+
+def _worker_version() -> str:
+    """The sn_sim version a worker imports (sent by reference: fails where sn_sim is missing)."""
+    from sn_sim.api import package_version
+
+    return package_version()
+
+
+class DaskExecutor(Executor):
+    """Tasks on a Dask distributed cluster (``distributed.Client(address)``).
+
+    Connecting checks, in order and each failing in one line within about ``connect_timeout()``
+    seconds: the address's form; for ``tls://``, that TLS is configured (dask config
+    ``distributed.comm.tls.*``, e.g. ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``); that a Dask
+    scheduler answers there; that every worker already connected imports the same sn_sim version
+    as this process (a different version could give different results). The Client is never
+    made the process's default client, so it does not capture the caller's other Dask work.
+    """
+
+    def __init__(self, address: str | None = None, client=None, timeout: str | float | None = None):
+        from sn_sim.errors import require_extra
+
+        require_extra("experiments", "distributed", what="--scheduler")
+        from distributed import Client
+        from distributed.security import Security
+
         if client is None:
             if not address:
-                raise SnSimError("--scheduler: give the scheduler address, e.g. tcp://HOST:8786")
-            if timeout is None:  # dask's own setting (DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
-                import dask
+                raise SnSimError(f"--scheduler: give the scheduler address ({SCHEDULER_HINT})")
+            address = check_scheduler_address(address)
+            if timeout is None:
+                seconds = connect_timeout()
+            else:
+                from dask.utils import parse_timedelta
 
-                timeout = dask.config.get("distributed.comm.timeouts.connect")
+                seconds = float(parse_timedelta(timeout, "s"))
+            security = Security()  # from dask config: distributed.comm.tls.*, require-encryption
+            if address.startswith("tls://") and not (security.tls_ca_file and security.tls_client_cert):
+                raise SnSimError(f"--scheduler: {address}: a tls:// address needs the CA and a client certificate: "
+                                 "set DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT "
+                                 "and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY (docs/cluster.md)")
             try:
-                client = Client(address, timeout=timeout, set_as_default=False)
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise SnSimError(f"--scheduler: cannot connect to {address} ({type(exc).__name__}: {exc})") from None
+                connection_args = security.get_connection_args("client")
+            except Exception as exc:  # e.g. a certificate file that is missing or not PEM
+                raise SnSimError(f"--scheduler: {address}: TLS settings (dask config distributed.comm.tls.*) are "
+                                 f"unusable ({type(exc).__name__}: {_one_line(exc)})") from None
+            _probe(address, seconds, connection_args)
+            try:
+                client = Client(address, timeout=seconds, security=security, set_as_default=False)
+            except Exception as exc:  # the scheduler went away since the probe
+                raise SnSimError(f"--scheduler: cannot connect to {address} ({_one_line(exc)})") from None
             self._own = True
         else:
             self._own = False
         self.client = client
         self.address = address or getattr(client.scheduler, "address", "?")
+        try:
+            self._check_workers()
+        except BaseException:
+            self.close()
+            raise
         nthreads = client.nthreads()
-        self.workers = max(1, sum(nthreads.values()))
-        self.description = f"Dask cluster {self.address} ({len(nthreads)} workers, {self.workers} threads)"
+        threads = sum(nthreads.values())
+        self.workers = max(1, threads)  # sizes how many tasks are kept in flight
+        self.description = f"Dask cluster {self.address} ({len(nthreads)} workers, {threads} threads)"
+
+    def _check_workers(self) -> None:
+        """Every connected worker must run this sn_sim version (workers that join later are not
+        checked: install the same version on every node)."""
+        from sn_sim.api import package_version
+
+        if not self.client.nthreads():
+            return
+        mine = package_version()
+        found = self.client.run(_worker_version, on_error="return")
+        for worker, value in sorted(found.items()):
+            if isinstance(value, BaseException):
+                raise SnSimError(f"--scheduler: worker {worker} cannot run sn_sim ({_one_line(value)}); "
+                                 f"install sn_sim {mine} on every worker")
+            if value != mine:
+                raise SnSimError(f"--scheduler: worker {worker} runs sn_sim {value}, this is sn_sim {mine}; "
+                                 "install the same version on every worker")
 
     def run(self, tasks, fn=run_task):
         from distributed import as_completed
@@ -303,7 +474,9 @@ class DaskExecutor(Executor):
         limit = max(64, 4 * self.workers)
         todo = iter(enumerate(tasks))
         pending: dict = {}
-        ac = as_completed()
+        # On our client's loop: without ``loop`` as_completed looks for the default client, and
+        # ours is deliberately not the default ("ValueError: No clients found").
+        ac = as_completed(loop=self.client.loop)
 
         def submit_more():
             while len(pending) < limit:
@@ -322,6 +495,11 @@ class DaskExecutor(Executor):
                 try:
                     out = fut.result()
                 except Exception as exc:  # worker lost (KilledWorker), unpicklable task, ...
+                    if getattr(exc, "reason", None) == "scheduler-connection-lost":
+                        # Every run in flight is cancelled at once and nothing more can be sent:
+                        # stop, rather than record each run as a failure of its own.
+                        raise ClusterLostError(f"--scheduler: lost the connection to the Dask scheduler at "
+                                               f"{self.address}") from None
                     out = _lost(i, exc, "dask")
                 fut.release()
                 yield out
@@ -335,10 +513,21 @@ class DaskExecutor(Executor):
             self.client.close()
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
     """The CLI's choice: Dask when a scheduler address is given, else a local pool."""
     if scheduler:
-        return DaskExecutor(scheduler)
+        ex = DaskExecutor(scheduler)
+        if not ex.client.nthreads():  # not an error: workers may still be starting
+            import sys
+
+            print(f"sn-sim: note: the Dask scheduler at {ex.address} has no workers yet; runs start when "
+                  "workers join", file=sys.stderr)
+        return ex
     ex = LocalPoolExecutor(workers)
     ex.start()
     return ex

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sn_sim.errors import SnSimError
+from sn_sim.errors import SnSimError, require_extra
 from sn_sim.experiment.sweep import load_sweep, read_manifest
 
 METHODS = ("sobol", "morris")
@@ -78,18 +78,24 @@ class SensitivityResult:
         fig.savefig(path)
         return path
 
-    def save(self, directory: str | Path) -> list[Path]:
-        """``sensitivity-<method>.csv`` and ``sensitivity-<method>.png`` into ``directory``."""
+    def save(self, directory: str | Path, force: bool = False) -> list[Path]:
+        """``sensitivity-<method>.csv`` and ``sensitivity-<method>.png``, written whole into a new
+        ``directory`` (an earlier sensitivity output there is replaced only with ``force``)."""
+        from sn_sim.observe.storage import check_output_dir, staged_directory
+
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        csv = directory / f"sensitivity-{self.method}.csv"
-        self.indices.to_csv(csv, index=False)
-        return [csv, self.plot(directory / f"sensitivity-{self.method}.png")]
+        check_output_dir(directory, force, kind="sensitivity")
+        names = [f"sensitivity-{self.method}.csv", f"sensitivity-{self.method}.png"]
+        with staged_directory(directory, "sensitivity") as tmp:
+            self.indices.to_csv(tmp / names[0], index=False)
+            self.plot(tmp / names[1])
+        return [directory / n for n in names]
 
 
 def sensitivity(sweep_dir: str | Path, outputs: str | Sequence[str], method: str | None = None,
                 num_resamples: int = 200, conf_level: float = 0.95, seed: int = 0) -> SensitivityResult:
     """Sobol or Morris indices of summary ``outputs`` from a finished sobol/morris sweep."""
+    require_extra("experiments", "SALib", what="sensitivity")
     from SALib.analyze import morris as morris_analyze
     from SALib.analyze import sobol as sobol_analyze
 

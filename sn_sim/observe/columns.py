@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sn_sim.observe.provenance import LIBRARIES
+
 KINDS = ("key", "flow", "stock", "derived")
 
 
@@ -335,8 +337,20 @@ MANIFEST: tuple[Field, ...] = (
           "`numpy.random.SeedSequence` child"),
     Field("wall_time_s", "number", "wall-clock time of the simulation, seconds"),
     Field("python", "string", "Python version"),
-    Field("numpy", "string", "numpy version"),
-    Field("mesa", "string", "Mesa version"),
+    Field("git_commit", "string or null",
+          "commit (`git rev-parse HEAD`) of the source checkout `sn_sim` was imported from; `null` when it was not "
+          "imported from a git checkout (an installed wheel) or git is unavailable"),
+    Field("git_dirty", "boolean or null",
+          "`true` when tracked files of that checkout differ from the commit (`git status --porcelain`), so the "
+          "commit alone does not identify the code; `null` with `git_commit`"),
+    Field("libraries", "object",
+          f"installed version of each library that shapes results: {', '.join(LIBRARIES)} (`null` when not "
+          "installed)"),
+    Field("checksums", "object or null",
+          "`{file: \"sha256:<hex>\"}` for `panel.parquet`, `blocks.parquet` and `neighbourhoods.parquet`, recorded "
+          "when they are written; `load_results`, `sn-sim evaluate` verify them and refuse a file that does not "
+          "match (corrupt or changed since). `null` in `Results.manifest` before the run is saved; absent in run "
+          "directories written before checksums were recorded (read unverified)"),
 )
 
 TABLES: dict[str, tuple[Column, ...]] = {"panel": PANEL, "blocks": BLOCKS, "neighbourhoods": NEIGHBOURHOODS}

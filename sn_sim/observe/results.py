@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from sn_sim.observe.storage import check_output_dir, staged_directory
+from sn_sim.errors import SnSimError
+from sn_sim.observe.storage import check_output_dir, file_checksums, reading, staged_directory, verify_checksums
+
+MANIFEST = "manifest.json"
+# The data files of a run directory, in the order they are written; the manifest, written after
+# them, records their checksums (plots are pictures of the panel, not data, and are not recorded).
+DATA_FILES = ("panel.parquet", "blocks.parquet", "neighbourhoods.parquet")
 
 
 @dataclass
@@ -19,7 +25,8 @@ class Results:
     ----------
     panel : DataFrame, one row per replicate x neighbourhood x week (docs/data_dictionary.md)
     blocks : DataFrame, offences per block per calendar year and replicate
-    manifest : dict, package version, resolved scenario, its hash, seeds, wall time
+    manifest : dict, package version, resolved scenario, its hash, seeds, wall time, the
+        source's git commit and library versions; once saved, the data files' checksums
     neighbourhoods : DataFrame, one row per replicate x neighbourhood: static facts,
         adjacency, and the Ministry's selection (cohort, launch date, control, diagnosis score)
     """
@@ -31,15 +38,15 @@ class Results:
     scenario: object = field(repr=False, default=None)
 
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
-        """Write panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json and plots/
-        atomically to ``out``."""
+        """Write panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json (with the
+        data files' checksums) and plots/ atomically to ``out``."""
         out = Path(out)
         check_output_dir(out, force, kind="run")
         with staged_directory(out, "run") as tmp:
-            self.panel.to_parquet(tmp / "panel.parquet", index=False)
-            self.blocks.to_parquet(tmp / "blocks.parquet", index=False)
-            self.neighbourhoods.to_parquet(tmp / "neighbourhoods.parquet", index=False)
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str))
+            for name, frame in zip(DATA_FILES, (self.panel, self.blocks, self.neighbourhoods)):
+                frame.to_parquet(tmp / name, index=False)
+            manifest = {**self.manifest, "checksums": file_checksums(tmp, DATA_FILES)}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
             if plots:
                 from sn_sim.observe.plots import write_plots
 
@@ -47,12 +54,51 @@ class Results:
         return out
 
 
-def load_results(path: str | Path) -> Results:
+def check_run_directory(path: str | Path) -> Path:
+    """Cheap check, before any work, that ``path`` is a run directory: it exists and holds the
+    manifest and data files (:func:`load_results` reads and verifies them)."""
     path = Path(path)
-    return Results(
-        panel=pd.read_parquet(path / "panel.parquet"),
-        blocks=pd.read_parquet(path / "blocks.parquet"),
-        manifest=json.loads((path / "manifest.json").read_text()),
-        neighbourhoods=pd.read_parquet(path / "neighbourhoods.parquet"),
-    )
+    if not path.is_dir():
+        raise SnSimError(f"{path}: run directory not found" if not path.exists() else
+                         f"{path}: not a directory (expected a run directory written by 'sn-sim run')")
+    for name in (MANIFEST,) + DATA_FILES:
+        if not (path / name).is_file():
+            raise SnSimError(f"{path}: not a run directory (missing {name})")
+    return path
 
+
+def read_run_manifest(path: str | Path) -> dict:
+    """The manifest of run directory ``path`` (:func:`check_run_directory` first), which must
+    be a JSON object; one-line :class:`SnSimError` otherwise."""
+    path = check_run_directory(path)
+    with reading(path / MANIFEST):
+        text = (path / MANIFEST).read_bytes()
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise SnSimError(f"{path / MANIFEST}: not valid JSON ({exc})"[:300]) from None
+    if not isinstance(manifest, dict):
+        raise SnSimError(f"{path / MANIFEST}: not a run manifest (expected a JSON object)")
+    return manifest
+
+
+def load_results(path: str | Path, verify: bool = True) -> Results:
+    """Read a run directory written by :meth:`Results.save` (``sn-sim run``).
+
+    With ``verify`` (the default) each data file must match the checksum its manifest records,
+    so a file corrupted or changed since the run is refused instead of read as numbers. A run
+    directory written before checksums were recorded (no ``checksums`` in its manifest) is
+    read without verification. Every problem -- missing directory or file, a manifest that is
+    not a JSON object, a checksum mismatch, an unreadable parquet file -- raises
+    :class:`SnSimError` with one line naming the file.
+    """
+    path = Path(path)
+    manifest = read_run_manifest(path)
+    if verify:
+        verify_checksums(path, manifest, MANIFEST)
+    frames = []
+    for name in DATA_FILES:
+        with reading(path / name):
+            frames.append(pd.read_parquet(path / name))
+    panel, blocks, neighbourhoods = frames
+    return Results(panel=panel, blocks=blocks, manifest=manifest, neighbourhoods=neighbourhoods)

@@ -11,12 +11,18 @@ every command that writes a directory (run, compare, sweep, evaluate, calibrate)
   Leftovers of an interrupted save (ours only: they carry the marker) are cleaned up, or the
   old output restored, the next time the same directory is written.
 - Default output names derived from scenario or sweep names are one safe path component.
+- Every data file is recorded with its SHA-256 checksum (in the ``manifest.json`` of a run or
+  comparison, an evaluation's ``evaluation.json``, a sweep's ``checksums.jsonl``), and readers
+  verify it before trusting the bytes: a file corrupted on disk, truncated by a crash or edited
+  since is refused in one line (or, by ``sweep --resume``, run again) instead of being read as
+  plausible numbers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -25,10 +31,10 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from sn_sim.errors import OutputError
+from sn_sim.errors import OutputError, SnSimError
 
 MARKER = ".sn_sim-output"
-KINDS = ("run", "compare", "sweep", "evaluate", "calibrate", "calibration-report")
+KINDS = ("run", "compare", "sweep", "evaluate", "calibrate", "calibration-report", "sensitivity")
 
 
 def safe_name(name: str, default: str = "unnamed") -> str:
@@ -159,6 +165,12 @@ def check_output_dir(out: Path, force: bool, kind: str | None = None, option: st
         raise OutputError(f"{out}: {option}: {ancestor} is not a directory")
     if not os.access(ancestor, os.W_OK):
         raise OutputError(f"{out}: {option}: {ancestor} is not writable")
+    # os.access answers yes to root everywhere, /proc and read-only mounts included: make (and at
+    # once remove) an empty hidden directory there, so that the save cannot fail after the work.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sn_sim-probe-", dir=ancestor))
+    except OSError as exc:
+        raise OutputError(f"{out}: {option}: cannot write in {ancestor} ({exc.strerror or exc})") from None
 
 
 @contextmanager
@@ -193,3 +205,76 @@ def output_lock(out: Path, option: str = "--out"):
     finally:
         os.close(fd)
 
+
+
+# --- Checksums ----------------------------------------------------------------------------------
+
+
+def file_checksum(path: str | Path) -> str:
+    """``"sha256:<hex>"`` of a file's bytes, read in chunks (outputs can be large)."""
+    with open(path, "rb") as f:
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def file_checksums(directory: str | Path, names) -> dict[str, str]:
+    """``{name: "sha256:<hex>"}`` for files ``names`` (paths relative to ``directory``)."""
+    return {name: file_checksum(Path(directory) / name) for name in names}
+
+
+def checksum_problem(path: str | Path, expected, what: str = "manifest.json") -> str | None:
+    """Why ``path`` is not the file whose checksum ``what`` recorded as ``expected``, or None
+    when it is: no checksum recorded, missing, or its bytes differ (corrupt, truncated or
+    changed since written)."""
+    if expected is None:
+        return f"no checksum recorded in {what}"
+    if not isinstance(expected, str) or not expected.startswith("sha256:"):
+        return f"its checksum in {what} is not a sha256 checksum ({str(expected)[:40]!r})"
+    try:
+        actual = file_checksum(path)
+    except FileNotFoundError:
+        return f"missing (listed in {what})"
+    except OSError as exc:
+        return f"cannot read ({type(exc).__name__})"
+    if actual != expected:
+        return f"does not match its checksum in {what} (corrupt, or changed since it was written)"
+    return None
+
+
+def verify_checksums(directory: str | Path, manifest: dict, what: str = "manifest.json") -> list[str]:
+    """Check every file listed in ``manifest["checksums"]`` (names relative to ``directory``);
+    raise :class:`SnSimError` naming the first file that is missing or does not match. Returns
+    the names verified: none for an output written before checksums were recorded (no
+    ``checksums``), which is therefore read unverified."""
+    directory = Path(directory)
+    recorded = manifest.get("checksums") if isinstance(manifest, dict) else None
+    if recorded is None:
+        return []
+    if not isinstance(recorded, dict):
+        raise SnSimError(f"{directory / what}: checksums: not a table of file names and checksums")
+    for name, expected in recorded.items():
+        # Only files inside the output: a manifest must not make us read elsewhere.
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise SnSimError(f"{directory / what}: checksums: {name!r} is not a file of this output")
+        problem = checksum_problem(directory / name, expected, what)
+        if problem:
+            raise SnSimError(f"{directory / name}: {problem}")
+    return list(recorded)
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import pyarrow as pa
+
+    # What a damaged file makes a reader raise: pyarrow's errors (ArrowInvalid is a ValueError),
+    # or a bad length read as a huge allocation.
+    return (OSError, ValueError, TypeError, NotImplementedError, MemoryError, pa.ArrowException)
+
+
+@contextmanager
+def reading(path: str | Path):
+    """Report a file that cannot be parsed as one line naming it (:class:`SnSimError`), not as
+    the reader's traceback."""
+    try:
+        yield
+    except _read_errors() as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise SnSimError(f"{path}: cannot read ({type(exc).__name__}{': ' + detail if detail else ''})") from None

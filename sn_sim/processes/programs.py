@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 
 import mesa
-from mesa.agentset import AgentSet
+from mesa.agent import AgentSet  # mesa.agentset only from 3.5.1 on
 import numpy as np
 
 from sn_sim.processes.base import Process

@@ -10,9 +10,30 @@ from __future__ import annotations
 import tomllib
 from typing import Any, Callable
 
+import numpy as np
+
 from sn_sim.errors import ScenarioError
 
 MISSING = object()  # what :func:`get_key` returns for a key that names nothing
+
+# tomllib's work on a dotted TOML key (``a.b.c = 1``) grows with the square of its parts: 10,000
+# parts take 400 MB. A key lies on one line, so a cap on the dots of a line bounds it.
+MAX_LINE_DOTS = 2000
+
+
+def dotted_line(text: str) -> int | None:
+    """The number of the first line of ``text`` with more than MAX_LINE_DOTS dots, or None."""
+    if text.count(".") <= MAX_LINE_DOTS:
+        return None
+    return next((n for n, line in enumerate(text.splitlines(), 1) if line.count(".") > MAX_LINE_DOTS), None)
+
+
+def _item(node: list, part: str) -> int | None:
+    """The list index ``part`` names, or None: ASCII digits only ("²".isdigit() is true, but
+    int("²") fails) and inside the list."""
+    if part.isascii() and part.isdigit() and int(part) < len(node):
+        return int(part)
+    return None
 
 
 def get_key(data: Any, key: str, default: Any = MISSING) -> Any:
@@ -21,8 +42,8 @@ def get_key(data: Any, key: str, default: Any = MISSING) -> Any:
     for part in key.split("."):
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+        elif isinstance(node, list) and _item(node, part) is not None:
+            node = node[_item(node, part)]
         else:
             return default
     return node
@@ -30,12 +51,22 @@ def get_key(data: Any, key: str, default: Any = MISSING) -> Any:
 
 def set_key(data: dict, key: str, value: Any, source: str) -> None:
     """Replace the value at an existing ``key``; ScenarioError ``source: key: unknown key`` if
-    the key names nothing (a typo must never silently add a parameter)."""
+    the key names nothing (a typo must never silently add a parameter).
+
+    A NumPy scalar (from a design matrix, an optimiser, a row of a data frame) is stored as the
+    Python value it holds, since the scenario schema is strict and takes Python values only. A
+    whole NumPy float becomes an int: arrays and frames turn integers into floats when they mix
+    them with floats (a sweep's results row holds ``police.extra_officers`` as 20.0), and an int
+    is valid wherever a float is."""
+    if isinstance(value, np.generic):
+        value = value.item()
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
     parts = key.split(".")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+        if isinstance(node, list) and _item(node, part) is not None:
+            node = node[_item(node, part)]
         elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
             node = node[part]
         elif isinstance(node, dict) and part not in node and parts[0] == "programs" and i == 1:
@@ -44,9 +75,9 @@ def set_key(data: dict, key: str, value: Any, source: str) -> None:
             raise ScenarioError(f"{source}: {key}: unknown key")
     leaf = parts[-1]
     if isinstance(node, list):
-        if not (leaf.isdigit() and int(leaf) < len(node)):
+        if _item(node, leaf) is None:
             raise ScenarioError(f"{source}: {key}: unknown key")
-        node[int(leaf)] = value
+        node[_item(node, leaf)] = value
     else:
         if leaf not in node:
             raise ScenarioError(f"{source}: {key}: unknown key")
@@ -55,9 +86,11 @@ def set_key(data: dict, key: str, value: Any, source: str) -> None:
 
 def parse_value(text: str) -> Any:
     """An override value as TOML reads it (``0.5``, ``true``, ``[1, 2]``), else a bare string."""
+    if dotted_line(text) is not None:  # no value has that many dots; parsing it could take gigabytes
+        return text
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # not TOML (lists nested too deep aren't either)
         return text
 
 

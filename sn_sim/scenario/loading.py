@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from sn_sim.errors import ScenarioError
-from sn_sim.scenario.keys import apply_overrides
+from sn_sim.scenario.keys import MAX_LINE_DOTS, apply_overrides, dotted_line
 from sn_sim.scenario.schema import Scenario, validate
 
 SHIPPED_PACKAGE = "sn_sim.scenarios"
 CALIBRATED = "parameters/calibrated.toml"  # the fitted free parameters (sn-sim calibrate)
+
+# Limits on what a scenario or sweep file may be. The shipped scenarios are a few KiB, nest four
+# levels and extend two files deep; the limits are far above any real file and far below what
+# would exhaust memory or the interpreter's stack.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_EXTENDS = 16     # ``extends`` steps from a file to the root of its chain
+MAX_NESTING = 32     # levels of tables and lists
 
 
 def shipped_dir() -> Path:
@@ -43,20 +52,66 @@ def shipped_path(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def read_toml(path: Path) -> dict:
-    """A TOML file as a dict; ScenarioError ``path: reason`` if it cannot be read or parsed."""
+def _read_text(path: Path) -> str:
+    """A small regular file's text. A FIFO, a device (``/dev/zero``) or a huge file would block or
+    exhaust memory; they are refused before reading. The file is opened without blocking and
+    checked through its descriptor, so it cannot be swapped between the check and the read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ScenarioError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise ScenarioError(f"{path}: is a directory, not a TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ScenarioError(f"{path}: is a directory, not a TOML file")
+        raise ScenarioError(f"{path}: not a regular file (a device, pipe or socket), not a TOML file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            raw = f.read(MAX_FILE_BYTES + 1)  # the size a file reports may change or be wrong
+        except OSError as exc:
+            raise ScenarioError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; scenario and sweep files are "
+                            "small tables")
     try:
-        return tomllib.loads(text)
+        return raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is not content
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _nesting(data: Any) -> int:
+    """Levels of tables and lists in parsed TOML (iterative: deep data must not overflow the stack)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict; ScenarioError ``path: reason`` if it cannot be read or parsed, or is
+    not a small regular file (see MAX_FILE_BYTES, MAX_NESTING)."""
+    text = _read_text(path)
+    line = dotted_line(text)
+    if line is not None:
+        raise ScenarioError(f"{path}: line {line}: more than {MAX_LINE_DOTS:,} dots on one line "
+                            "(keys cannot nest that deep; write long lists over several lines)")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: not valid TOML (lists or tables nested too deeply)") from None
+    if _nesting(data) > MAX_NESTING:
+        raise ScenarioError(f"{path}: tables and lists nested deeper than {MAX_NESTING} levels")
+    return data
 
 
 def _merge(base: dict, child: dict) -> dict:
@@ -71,31 +126,57 @@ def _merge(base: dict, child: dict) -> dict:
 
 
 def _parent_path(path: Path, parent: str) -> Path:
-    """``extends`` is relative to the extending file; a name of a shipped scenario or parameter
-    file (``national_rollout``, ``parameters/calibrated.toml``) that is not there is the shipped one."""
+    """``extends`` names a ``.toml`` file relative to the extending file, or a shipped scenario or
+    parameter file (``national_rollout``, ``parameters/calibrated.toml``) when there is no such
+    local file. Anything else (``/dev/zero``, a directory) is refused before it is opened."""
+    where = f"{path}: extends"
+    if "\0" in parent:  # no file name has one; the path functions would raise ValueError
+        raise ScenarioError(f"{where}: {parent!r} contains a NUL character")
+    if not parent.endswith(".toml"):
+        shipped = shipped_path(parent)
+        if shipped is None:
+            raise ScenarioError(f"{where}: {parent!r} is neither a .toml file nor a shipped scenario "
+                                f"({', '.join(shipped_scenario_names())})")
+        return shipped
     local = path.parent / parent
     if local.exists():
         return local
     return shipped_path(parent) or local
 
 
-def resolve_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, tuple[Path, ...]]:
-    """The merged data of ``path`` and its ``extends`` chain, and the files of the chain."""
-    path = path.resolve()
-    if path in seen:
-        raise ScenarioError(f"{path}: extends: circular chain")
-    data = read_toml(path)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data, seen + (path,)
-    if not isinstance(parent, str):
-        raise ScenarioError(f"{path}: extends: must be a file name (string)")
-    base, chain = resolve_chain(_parent_path(path, parent), seen + (path,))
-    return _merge(base, data), chain
+def resolve_chain(path: Path) -> tuple[dict, tuple[Path, ...]]:
+    """The merged data of ``path`` and its ``extends`` chain, and the files of the chain (the file
+    first). The chain is followed in a loop, not by recursion, and at most MAX_EXTENDS steps."""
+    chain: list[Path] = []
+    layers: list[dict] = []
+    current = path.resolve()
+    while True:
+        if current in chain:
+            start = chain[0].parent
+            names = " -> ".join(os.path.relpath(p, start) for p in [*chain, current])
+            raise ScenarioError(f"{chain[-1]}: extends: circular chain {names}")
+        if len(chain) > MAX_EXTENDS:
+            raise ScenarioError(f"{chain[-1]}: extends: a chain of more than {MAX_EXTENDS} extends steps "
+                                f"(from {chain[0]}); merge some of its files")
+        chain.append(current)
+        data = read_toml(current)
+        parent = data.pop("extends", None)
+        layers.append(data)
+        if parent is None:
+            break
+        if not isinstance(parent, str):
+            raise ScenarioError(f"{current}: extends: must be a file name (string)")
+        current = _parent_path(current, parent).resolve()
+    merged: dict = {}
+    for data in reversed(layers):  # the root first; each child overrides its parent
+        merged = _merge(merged, data)
+    return merged, tuple(chain)
 
 
 def scenario_path(name_or_path: str | Path) -> Path:
     """A scenario argument as a file: an existing path, else a shipped scenario's name."""
+    if "\0" in str(name_or_path):  # (from a file: a sweep's base) the path functions would raise ValueError
+        raise ScenarioError(f"{str(name_or_path)!r}: contains a NUL character, not a file name")
     path = Path(name_or_path)
     if path.exists():
         return path

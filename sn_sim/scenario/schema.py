@@ -12,9 +12,13 @@ import difflib
 import hashlib
 import json
 import unicodedata
-from typing import Any, Literal
+from collections import Counter
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+    model_validator,
+)
 
 from sn_sim.errors import ScenarioError
 from sn_sim.scenario.keys import apply_overrides
@@ -46,8 +50,60 @@ def did_you_mean(name: str, known: list[str]) -> str:
     return f" (did you mean {folded[close[0]]!r}?)" if close else ""
 
 
+def toml_text(value: Any) -> str:
+    """A value as a scenario file spells it (``true``, ``"0.02"``, ``2016-01-04``), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        quoted = json.dumps(value, ensure_ascii=False)
+        return quoted if len(quoted) <= 60 else f"{quoted[:40]}... ({len(value):,} characters)"
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Base of every scenario table. Unknown keys are errors, and values are strict: a number must
+    be a number (an integer is fine where a float is expected), a flag true or false, a name a
+    string -- ``scale = true`` or ``scale = "0.02"`` is a mistake to report, not to convert."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+
+
+def _date_input(value: Any) -> Any:
+    """Dates arrive as TOML dates, or as ISO strings when a resolved scenario is read back from
+    JSON (manifests, run tasks); a date-time, number or boolean is a mistake, not a date."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError(f"expected a date like 2016-01-04, got {toml_text(value)}")
+
+
+# A date: a TOML date, or the ISO string a JSON round trip makes of it.
+Date = Annotated[dt.date, BeforeValidator(_date_input)]
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+# Shares written to six decimals (1/3 as 0.333333) must pass; a real mistake is far larger.
+SHARE_TOLERANCE = 1e-6
+
+
+def check_sums_to_one(what: str, shares: list[float]) -> None:
+    """ValueError unless ``shares`` sum to 1 within SHARE_TOLERANCE, with enough digits to see why."""
+    total = sum(shares)
+    # A sum of decimals misses the tolerance by a rounding error (0.4 + 0.35 + 0.249999 is
+    # 1 - 1.00000000003e-06): allow a relative margin far below anything a user writes.
+    if abs(total - 1) > SHARE_TOLERANCE * (1 + 1e-6):
+        raise ValueError(f"{what} must sum to 1 (they sum to {total:.12g}, off by {total - 1:+.3g}; "
+                         f"the tolerance is {SHARE_TOLERANCE:g})")
 
 
 # --- Calendar and geography --------------------------------------------------------------
@@ -58,16 +114,26 @@ class Calendar(Section):
                                   source="standard ABM practice (assumption)")
     burn_in_weeks: int = P(52, ge=0, le=520, unit="weeks", description="unrecorded weeks before start so that crime, attractiveness, the police map and 12-month survey windows settle",
                            source="standard ABM practice (assumption)")
-    start: dt.date = Field(
+    start: Date = Field(
         dt.date(2015, 1, 5),
         description="first simulated week (a Monday); one pre-period year before the pilot",
         json_schema_extra={"unit": "date", "source": "DESIGN.md §2 Scales"},
     )
-    end: dt.date = Field(
+    end: Date = Field(
         dt.date(2019, 12, 30),
         description="last simulated week starts on or before this date",
         json_schema_extra={"unit": "date", "source": "DESIGN.md §2 Scales"},
     )
+
+    @field_validator("start")
+    @classmethod
+    def _monday(cls, start: dt.date) -> dt.date:
+        """Weeks run Monday to Sunday: the panel's dates and the 12-month windows assume it."""
+        if start.weekday() != 0:
+            before = start - dt.timedelta(days=start.weekday())
+            raise ValueError(f"{start} is a {WEEKDAYS[start.weekday()]}; weeks start on a Monday "
+                             f"(the nearest are {before} and {before + dt.timedelta(days=7)})")
+        return start
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -295,9 +361,7 @@ class Police(Section):
 
     @model_validator(mode="after")
     def _split(self):
-        total = self.split_patrol + self.split_community_policing + self.split_intelligence
-        if abs(total - 1) > 1e-6:
-            raise ValueError(f"police splits must sum to 1 (they sum to {total:.3f})")
+        check_sums_to_one("police splits", [self.split_patrol, self.split_community_policing, self.split_intelligence])
         return self
 
 
@@ -338,11 +402,11 @@ def _default_programs() -> dict[str, Program]:
 
 class CulturePoints(Section):
     districts: list[str] = Field(default_factory=list, description="districts where Culture Points organisations work with the Strategy")
-    training_start: dt.date = Field(dt.date(2019, 3, 4), description="start of the first (training) stage",
+    training_start: Date = Field(dt.date(2019, 3, 4), description="start of the first (training) stage",
                                     json_schema_extra={"unit": "date", "source": "program report (2019, first stage)"})
-    financing_start: dt.date = Field(dt.date(2019, 8, 5), description="start of financed projects",
+    financing_start: Date = Field(dt.date(2019, 8, 5), description="start of financed projects",
                                      json_schema_extra={"unit": "date", "source": "program report (Aug-Dec 2019)"})
-    financing_end: dt.date = Field(dt.date(2019, 12, 20), description="end of financed projects",
+    financing_end: Date = Field(dt.date(2019, 12, 20), description="end of financed projects",
                                    json_schema_extra={"unit": "date", "source": "program report (Aug-Dec 2019)"})
     orgs_trained: int = P(12, ge=0, le=1000, unit="organisations", description="organisations trained in the first stage",
                           source="targets culture_orgs_trained")
@@ -406,9 +470,7 @@ class Community(Section):
 
     @model_validator(mode="after")
     def _split(self):
-        total = self.split_activities + self.split_space + self.split_alcohol
-        if abs(total - 1) > 1e-6:
-            raise ValueError(f"community splits must sum to 1 (they sum to {total:.3f})")
+        check_sums_to_one("community splits", [self.split_activities, self.split_space, self.split_alcohol])
         return self
 
 
@@ -419,7 +481,7 @@ class Cohort(Section):
     year: int = Field(ge=1990, le=2100, description="cohort year")
     neighbourhoods: int = Field(ge=0, le=10_000, description="neighbourhoods selected in the year",
                                 json_schema_extra={"unit": "neighbourhoods", "source": "targets rollout_*"})
-    launch: dt.date = Field(description="start of execution for the cohort (planning precedes it)",
+    launch: Date = Field(description="start of execution for the cohort (planning precedes it)",
                             json_schema_extra={"unit": "date", "source": "pilot Nov 2016 (Andina); assumption for later years"})
     districts: list[str] = Field(default_factory=list, description="restrict selection to these districts (e.g. the pilot)")
     one_per_district: bool = Field(False, description="select the best-scoring neighbourhood in each listed district")
@@ -432,9 +494,7 @@ class Mix(Section):
 
     @model_validator(mode="after")
     def _sum(self):
-        total = self.police + self.social + self.community
-        if abs(total - 1) > 1e-6:
-            raise ValueError(f"pillar shares must sum to 1 (they sum to {total:.3f})")
+        check_sums_to_one("pillar shares", [self.police, self.social, self.community])
         return self
 
 
@@ -530,7 +590,7 @@ class Scenario(Section):
         if not self.districts:
             raise ValueError("districts: at least one district is needed")
         names = [d.name for d in self.districts]
-        dupes = {n for n in names if names.count(n) > 1}
+        dupes = {n for n, k in Counter(names).items() if k > 1}  # (names.count is quadratic in a large pool)
         if dupes:
             raise ValueError(f"districts: duplicate district {sorted(dupes)[0]!r}")
         known = set(names)
@@ -559,9 +619,7 @@ class Scenario(Section):
         if self.youth.max_age <= self.youth.min_age:
             raise ValueError("youth.max_age: must exceed youth.min_age")
         if self.programs:
-            total_share = sum(p.share for p in self.programs.values())
-            if abs(total_share - 1) > 1e-6:
-                raise ValueError(f"programs: shares must sum to 1 (they sum to {total_share:.3f})")
+            check_sums_to_one("programs: shares", [p.share for p in self.programs.values()])
         return self
 
     # Identity -----------------------------------------------------------------------------
@@ -585,6 +643,25 @@ class Scenario(Section):
 # --- Validation ------------------------------------------------------------------------
 
 
+# What a strict type error expected, in the words of a scenario file.
+_EXPECTED = {
+    "float_type": "a number", "int_type": "a whole number", "bool_type": "true or false",
+    "string_type": "a string in quotes", "date_type": "a date like 2016-01-04", "list_type": "a list",
+    "dict_type": "a table", "model_type": "a table",
+}
+
+
+def _unquoted_fits(text: str, error_type: str) -> bool:
+    """Whether a string would have been right without its quotes ("0.02" for a number)."""
+    if error_type == "bool_type":
+        return text in ("true", "false")
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return error_type == "float_type" or number.is_integer()
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """One line, ``source: key: reason``, for the first error pydantic found."""
     err = exc.errors()[0]
@@ -592,10 +669,16 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    value = err.get("input")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
-    elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
-        msg = f"{msg} (got {err['input']!r})"
+    elif err["type"] in _EXPECTED:
+        msg = f"expected {_EXPECTED[err['type']]}, got {toml_text(value)}"
+        if isinstance(value, str) and _unquoted_fits(value, err["type"]):
+            msg += " (write it without quotes)"
+    elif err["type"] not in ("missing", "value_error") and "input" in err and not isinstance(value, (dict, list)):
+        # Custom (value_error) messages name the value themselves.
+        msg = f"{msg} (got {toml_text(value)})"
     if loc:
         return f"{source}: {loc}: {msg}"
     # Model-level validators name their key themselves ("section.key: reason").

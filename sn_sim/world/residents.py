@@ -8,6 +8,7 @@ gives a read-only per-person view for inspection.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -19,6 +20,8 @@ from sn_sim.world.geography import Geography
 GANG_NONE, GANG_AT_RISK, GANG_INVOLVED = 0, 1, 2
 NO_PROGRAM = -1
 NEVER = np.int16(-32768)  # "no such week" in int16 week fields
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -148,6 +151,41 @@ def agents_per_neighbourhood(geo: Geography, scale: float, rng: np.random.Genera
     return np.maximum(counts.astype(np.int64), geo.blocks_per_neighbourhood)
 
 
+# A floor that adds less than this share of agents is within the noise of a small scale.
+FLOOR_NOTE_SHARE = 0.01
+_floor_noted: set[tuple] = set()  # one line per scale and grid in a process, not one per replicate
+
+
+def note_scale_floor(scenario: Scenario, geo: Geography) -> None:
+    """One line on stderr when the floor of one agent per block inflates the simulated population
+    by more than FLOOR_NOTE_SHARE over scale x inhabitants.
+
+    Populations and counts are reported per represented inhabitant (agents / scale), so the floor
+    inflates them too: at scale 0.002 a neighbourhood of 15,000 has 30 agents for 60 blocks, and
+    reports 30,000 inhabitants. Results are unchanged; the user learns the smallest scale that
+    avoids it (one agent per block in the smallest neighbourhood the scenario allows).
+
+    A logging warning, not ``warnings.warn``: with logging unconfigured (the command line) the
+    record is printed as its bare line, where a warning would add its source file and code line;
+    an application that configures logging gets it like any other record."""
+    pop = scenario.population
+    blocks = geo.blocks_per_neighbourhood
+    expected = geo.inhabitants * pop.scale
+    extra = float(np.maximum(expected, blocks).sum() / expected.sum()) - 1
+    key = (pop.scale, blocks, pop.inhabitants_min)
+    if extra <= FLOOR_NOTE_SHARE or key in _floor_noted:
+        return
+    _floor_noted.add(key)
+    digits = 1 - int(np.floor(np.log10(blocks / pop.inhabitants_min)))  # two significant digits, rounded up
+    smallest = -(-blocks * 10**digits // pop.inhabitants_min) / 10**digits
+    remedy = (f"use a scale of at least {smallest:g} to avoid it" if smallest <= 1 else
+              f"no scale avoids it while population.inhabitants_min ({pop.inhabitants_min}) is below the blocks")
+    log.warning(f"sn-sim: warning: population.scale: {pop.scale:g} gives fewer agents than the {blocks} blocks in "
+                f"{int((expected < blocks).sum())} of {geo.n} neighbourhoods; one agent per block makes the simulated "
+                f"population, and the population and counts reported, about {extra:.0%} larger than scale x "
+                f"inhabitants; {remedy}")
+
+
 def sample_ages(n: int, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     """Ages from a stylised urban pyramid: equal cohorts up to ``age_flat_until``, then linearly
     fewer people per year of age up to ``age_max``.
@@ -166,6 +204,7 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     pop = scenario.population
     B = geo.blocks_per_neighbourhood
     counts = agents_per_neighbourhood(geo, pop.scale, rng)
+    note_scale_floor(scenario, geo)
     N = int(counts.sum())
     nb = np.repeat(np.arange(geo.n, dtype=np.uint16), counts)
     # Home blocks: uniform within the neighbourhood, then sort so blocks are contiguous.

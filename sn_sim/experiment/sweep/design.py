@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from sn_sim.errors import ScenarioError
+from sn_sim import arguments
+from sn_sim.errors import ScenarioError, require_extra
 from sn_sim.observe import outcomes
 from sn_sim.scenario import Scenario, apply_overrides, load_scenario, validate
 from sn_sim.scenario.keys import MISSING, get_key
+from sn_sim.scenario.schema import toml_text
 
 from .spec import Design, Expression, Parameter, coerce, kind_of, parse_parameter, read_sweep_file
 
@@ -78,8 +81,38 @@ def point_seed(sweep_seed: int, point: int, random_numbers: str) -> int:
     return int(state >> np.uint64(1))  # 63 bits: fits the panel's int64 seed column
 
 
+def design_size(params: list[Parameter], d: Design) -> int:
+    """Points of the design, computed from the sweep file alone (before any matrix or grid exists)."""
+    k = len(params)
+    if d.method == "grid":
+        return math.prod(p.size() for p in params)
+    if d.method == "sobol":  # Saltelli: N (k + 2) points, N (2k + 2) with second-order indices
+        return d.samples * (2 * k + 2 if d.second_order else k + 2)
+    if d.method == "morris":  # N trajectories of k + 1 points
+        return d.samples * (k + 1)
+    return d.samples  # lhs
+
+
+def check_run_limit(source: str, points: int, replicates: int) -> None:
+    """Refuse a sweep of more runs than the MAX_RUNS limit before anything is built: a mistyped
+    range or sample count must not fill the memory while the sweep is being planned."""
+    runs = points * replicates
+    name, _ = arguments.MAX_RUNS
+    most = arguments.limit(arguments.MAX_RUNS)
+    if runs <= most:
+        return
+    if runs < 10**12:
+        raise ScenarioError(f"{source}: design: {points:,} points x {replicates:,} replicates = {runs:,} runs, "
+                            f"above the limit of {most:,}; set {name}={runs} to allow it")
+    # A step of 1e-300 gives a count of 300 digits: no limit to raise, a range to fix.
+    raise ScenarioError(f"{source}: design: about {runs:.1e} runs, far above the limit of {most:,}; "
+                        "check the ranges' steps and num, and the design's samples")
+
+
 def design_matrix(method: str, params: list[Parameter], d: Design, seed: int) -> tuple[dict, np.ndarray]:
     """The SALib problem and the sample (rows: points, columns: design coordinates)."""
+    if method in ("sobol", "morris"):
+        require_extra("experiments", "SALib", what=f"design = \"{method}\"")
     problem = {"num_vars": len(params), "names": [p.key for p in params], "bounds": [p.bounds() for p in params]}
     lo = np.array([b[0] for b in problem["bounds"]])
     hi = np.array([b[1] for b in problem["bounds"]])
@@ -114,7 +147,7 @@ def json_safe(obj):
 
 
 def _describe(point: dict) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in point.items())
+    return ", ".join(f"{k}={toml_text(v)}" for k, v in point.items())
 
 
 def plan_sweep(path: str | Path) -> SweepPlan:
@@ -152,6 +185,7 @@ def plan_sweep(path: str | Path) -> SweepPlan:
 
     # Design -> points.
     d = spec.design
+    check_run_limit(source, design_size(params, d), spec.replicates)
     design: dict[str, Any] = {"method": d.method, "samples": d.samples, "second_order": d.second_order,
                               "levels": d.levels, "seed": spec.seed}
     if grid:

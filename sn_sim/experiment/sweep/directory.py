@@ -6,12 +6,20 @@
     DIR/runs/run-000042.parquet   one row: run, point, replicate, seed, parameters, summaries
     DIR/panels/run-000042.parquet the full weekly panel (only with outputs.panel = true)
     DIR/failures/run-000042.json  error and traceback of a run that raised
+    DIR/checksums.jsonl           one line per finished run: the checksums of its files
 
 A run file is written to a temporary name and renamed into place (``os.replace``), after
 its panel, so its existence is the commit mark of a finished run: a sweep that is killed
 loses at most the runs in flight, and ``--resume`` runs exactly the runs without a file
 (failed ones included) -- none is lost or done twice. A new directory is created whole
 (manifest and folders) by :func:`sn_sim.observe.storage.staged_directory`.
+
+Just before that rename, the run's line is appended to ``checksums.jsonl`` (``{"run": k,
+"checksums": {"runs/run-...parquet": "sha256:...", "panels/...": ...}}``; the last line of a
+run counts), so every committed run file has its checksum recorded. ``--resume`` runs again
+any finished run whose files are missing, truncated or corrupt (:func:`corrupt_runs`), and the
+readers refuse them. A sweep started before checksums were recorded (no ``checksums`` in its
+manifest) is read as it is: its unrecorded runs are not verified.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from sn_sim.errors import OutputError
-from sn_sim.observe.storage import check_output_dir, staged_directory
+from sn_sim.observe.provenance import provenance
+from sn_sim.observe.storage import check_output_dir, checksum_problem, file_checksum, reading, staged_directory
 
 MANIFEST = "manifest.json"
+CHECKSUMS = "checksums.jsonl"
 FORMAT = 1
 RUN_FILE = "run-{:06d}"
 _RUN_RE = re.compile(r"^run-(\d{6,})\.(parquet|json)$")
@@ -35,7 +45,12 @@ _RUN_RE = re.compile(r"^run-(\d{6,})\.(parquet|json)$")
 
 def run_path(directory: Path, folder: str, k: int, suffix: str) -> Path:
     """``DIR/<folder>/run-<k>.<suffix>``."""
-    return Path(directory) / folder / f"{RUN_FILE.format(k)}.{suffix}"
+    return Path(directory) / run_name(folder, k, suffix)
+
+
+def run_name(folder: str, k: int, suffix: str = "parquet") -> str:
+    """``<folder>/run-<k>.<suffix>``: a run file's name in the sweep directory (and in checksums.jsonl)."""
+    return f"{folder}/{RUN_FILE.format(k)}.{suffix}"
 
 
 def manifest(plan) -> dict:
@@ -68,6 +83,8 @@ def manifest(plan) -> dict:
         "points": [{"point": i, **p} for i, p in enumerate(plan.points)],
         "runs": plan.runs,
         "fingerprint": plan.fingerprint,
+        "checksums": CHECKSUMS,
+        **provenance(),
     }
 
 
@@ -104,6 +121,55 @@ def failed_runs(directory: str | Path) -> set[int]:
     """Runs whose last attempt raised (and that have not finished since)."""
     d = Path(directory)
     return _run_ids(d / "failures", "json") - finished_runs(d)
+
+
+def recorded_checksums(directory: str | Path) -> dict[int, dict[str, str]]:
+    """Run -> {file name: checksum} from checksums.jsonl, the last line of each run winning (a
+    run done again is appended anew). A line cut short (a full disk) is skipped: its run then
+    has no checksum and counts as unverified."""
+    path = Path(directory) / CHECKSUMS
+    if not path.is_file():
+        return {}
+    with reading(path):
+        lines = path.read_text().splitlines()
+    records = {}
+    for line in lines:
+        try:
+            record = json.loads(line)
+            records[int(record["run"])] = dict(record["checksums"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return records
+
+
+def corrupt_runs(directory: str | Path, manifest: dict, ids, panels: bool) -> dict[int, str]:
+    """The finished runs among ``ids`` whose run file (and panel, with ``panels``) is missing
+    or does not match its recorded checksum: run -> one line naming the file and why.
+
+    A sweep whose manifest records checksums (``checksums``) has one for every committed run,
+    so a run without one is reported too; an older sweep's unrecorded runs are not verified."""
+    directory = Path(directory)
+    records = recorded_checksums(directory)
+    strict = "checksums" in manifest
+    folders = ("runs", "panels") if panels else ("runs",)
+    problems = {}
+    for k in sorted(ids):
+        record = records.get(k)
+        if record is None and not strict:
+            continue
+        for folder in folders:
+            name = run_name(folder, k)
+            problem = checksum_problem(directory / name, (record or {}).get(name), CHECKSUMS)
+            if problem:
+                problems[k] = f"{directory / name}: {problem}"
+                break
+    return problems
+
+
+def discard_run(directory: str | Path, k: int) -> None:
+    """Forget finished run ``k`` (its files are corrupt): its run file -- the commit mark -- first."""
+    for folder in ("runs", "panels"):
+        run_path(directory, folder, k, "parquet").unlink(missing_ok=True)
 
 
 # --- Before writing ---------------------------------------------------------------------------
@@ -155,10 +221,14 @@ def clean_temporaries(directory: Path) -> None:
 # --- Writing runs -----------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write, before_commit=None) -> None:
+    """Write ``path`` under a temporary name, then rename it into place; ``before_commit(tmp)``
+    runs on the complete temporary file just before the rename."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
+        if before_commit is not None:
+            before_commit(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -166,16 +236,20 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_run(out: Path, plan, k: int, outcome) -> None:
-    """Run ``k``'s panel (if kept), then its run file -- the commit mark -- and clear an earlier failure."""
+    """Run ``k``'s panel (if kept), then its checksums, then its run file -- the commit mark --
+    and clear an earlier failure."""
     import pandas as pd
 
     run = plan.runs[k]
     value = outcome.value
+    checksums = {}
     if plan.panel and value.get("panel") is not None:
         panel = value["panel"]
         panel.insert(0, "run", np.int64(k))
         panel.insert(1, "point", np.int64(run["point"]))
-        _atomic_write(run_path(out, "panels", k, "parquet"), lambda p: panel.to_parquet(p, index=False))
+        path = run_path(out, "panels", k, "parquet")
+        _atomic_write(path, lambda p: panel.to_parquet(p, index=False))
+        checksums[run_name("panels", k)] = file_checksum(path)
     row = {"run": k, "point": run["point"], "replicate": run["replicate"], "seed": run["seed"]}
     row.update(plan.points[run["point"]])
     row.update({name: float(value["summary"][name]) for name in plan.outputs})
@@ -183,7 +257,15 @@ def write_run(out: Path, plan, k: int, outcome) -> None:
     frame = pd.DataFrame([row])
     for c in ("run", "point", "replicate", "seed"):
         frame[c] = frame[c].astype("int64")
-    _atomic_write(run_path(out, "runs", k, "parquet"), lambda p: frame.to_parquet(p, index=False))
+
+    def record(tmp: Path) -> None:
+        # Recorded before the commit mark exists: a kill in between leaves a checksum without a
+        # run file (the run is simply not finished), never a finished run without a checksum.
+        checksums[run_name("runs", k)] = file_checksum(tmp)
+        with open(out / CHECKSUMS, "a") as f:
+            f.write(json.dumps({"run": k, "checksums": checksums}) + "\n")
+
+    _atomic_write(run_path(out, "runs", k, "parquet"), lambda p: frame.to_parquet(p, index=False), record)
     run_path(out, "failures", k, "json").unlink(missing_ok=True)  # an earlier attempt failed
 
 

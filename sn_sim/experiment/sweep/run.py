@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,8 @@ from sn_sim.observe.storage import output_lock, safe_name
 
 from .design import SweepPlan, plan_from_manifest, plan_sweep
 from .directory import (
-    clean_temporaries, create_directory, finished_runs, prepare_directory, write_failure, write_run,
+    clean_temporaries, corrupt_runs, create_directory, discard_run, finished_runs, prepare_directory, read_manifest,
+    write_failure, write_run,
 )
 
 
@@ -21,7 +23,7 @@ class SweepResult:
 
     directory: Path
     runs_total: int
-    skipped: int  # already finished before this call
+    skipped: int  # already finished before this call (and intact)
     done: int = 0  # finished in this call
     failed: int = 0  # raised in this call
     wall_s: float = 0.0
@@ -29,6 +31,7 @@ class SweepResult:
     executor: str = ""
     workers: int = 1
     failures: list[int] = field(default_factory=list)
+    redone: list[int] = field(default_factory=list)  # finished before, but corrupt: run again
 
     @property
     def overhead(self) -> float:
@@ -56,7 +59,8 @@ def run_sweep(sweep: str | Path | SweepPlan, out: str | Path | None = None, *, w
     out : sweep directory (default ``sweeps/<name>``)
     workers : local processes (default all cores; 1 = in this process)
     scheduler : ``tcp://HOST:PORT`` of a Dask scheduler (instead of the local pool)
-    resume : continue an existing directory: run only runs without a result (failed ones again)
+    resume : continue an existing directory: run only runs without an intact result (failed ones
+        again, and finished ones whose files are missing, truncated or do not match their checksum)
     force : replace an existing sweep directory
     executor : an Executor to use instead of building one (e.g. a DaskExecutor on your Client)
     """
@@ -93,9 +97,15 @@ def _run(plan: SweepPlan, out: Path, workers, scheduler, resume: bool, force: bo
             (out / "panels").mkdir(exist_ok=True)
         clean_temporaries(out)
         done = finished_runs(out)
+        # A finished run counts only if its files are intact: a corrupt one is forgotten and run again.
+        corrupt = corrupt_runs(out, read_manifest(out), done, panels=plan.panel)
+        for k, why in corrupt.items():
+            print(f"sn-sim: note: {why}; running run {k} again", file=sys.stderr)
+            discard_run(out, k)
+            done.discard(k)
         todo = [k for k in range(len(plan.runs)) if k not in done]
         result = SweepResult(out, len(plan.runs), skipped=len(done), executor=executor.description,
-                             workers=executor.workers)
+                             workers=executor.workers, redone=sorted(corrupt))
         t0 = time.perf_counter()
         with tqdm(total=len(plan.runs), initial=len(done), unit="run", desc=plan.name, disable=not progress,
                   dynamic_ncols=True, smoothing=0.1) as bar:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from sn_sim.errors import ScenarioError
 from sn_sim.observe import outcomes
 from sn_sim.scenario import format_validation_error, read_toml
 from sn_sim.scenario.keys import MISSING, flatten, get_key
+from sn_sim.scenario.schema import Date, toml_text
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 
@@ -29,7 +31,9 @@ DESIGNS = ("grid", "lhs", "sobol", "morris")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict like the scenario's tables: ``replicates = "5"`` or ``panel = "no"`` is an error."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Design(_Section):
@@ -58,7 +62,7 @@ class Design(_Section):
 class Outputs(_Section):
     summaries: list[str] | None = Field(None, description="summary columns to keep (default: all)")
     panel: bool = Field(False, description="also keep every run's full weekly panel (panels/run-*.parquet)")
-    post_start: dt.date | None = Field(None, description="start of the post period (default: first launch of the base)")
+    post_start: Date | None = Field(None, description="start of the post period (default: first launch of the base)")
 
     @field_validator("summaries")
     @classmethod
@@ -78,10 +82,10 @@ class Outputs(_Section):
 
 
 class Range(_Section):
-    min: float
-    max: float
+    min: float = Field(allow_inf_nan=False)
+    max: float = Field(allow_inf_nan=False)
     num: int | None = Field(None, ge=1, le=100_000)
-    step: float | None = Field(None, gt=0)
+    step: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
 class SweepFile(_Section):
@@ -148,6 +152,22 @@ def kind_of(value: Any) -> str:
     return "other"
 
 
+KIND_NAMES = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string"}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    """Whether a listed value can stand for a scenario value of ``kind`` (the schema is strict; a
+    whole float like 20.0 is a fine integer, 20.5 is not). The resolved scenario holds dates as
+    ISO strings, so a TOML date may stand for a string (the schema then checks the field)."""
+    if kind == "float":
+        return kind_of(value) in ("int", "float")
+    if kind == "int":
+        return kind_of(value) == "int" or (kind_of(value) == "float" and float(value).is_integer())
+    if kind == "str":
+        return isinstance(value, (str, dt.date))
+    return kind_of(value) == kind
+
+
 def coerce(value: Any, kind: str) -> Any:
     """A value in the type of the scenario field (so every run file has the same schema)."""
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -170,6 +190,18 @@ class Parameter:
     high: float | None = None
     num: int | None = None
     step: float | None = None
+
+    def size(self) -> int:
+        """Values on a grid, counted without making them (an upper bound where integer rounding
+        merges some): a design's size is checked against the run limit before it is built."""
+        if self.values is not None:
+            return len(self.values)
+        if self.num is not None:
+            n = self.num
+        else:
+            steps = (self.high - self.low) / self.step  # as np.arange(low, high + step * 1e-9, step)
+            n = math.floor(steps + 1e-9) + 1 if math.isfinite(steps) else sys.maxsize
+        return min(n, int(self.high - self.low) + 1) if self.kind == "int" else n
 
     def grid(self) -> list:
         if self.values is not None:
@@ -213,6 +245,9 @@ def parse_parameter(key: str, spec: Any, base: dict, source: str, grid: bool) ->
         for v in spec:
             if isinstance(v, (dict, list)):
                 raise ScenarioError(f"{where}: values must be numbers, booleans or strings")
+            if not _fits(v, kind):
+                raise ScenarioError(f"{where}: {toml_text(v)} is not {KIND_NAMES[kind]} like the scenario's "
+                                    f"value {toml_text(current)}")
         return Parameter(key, kind, values=list(spec))
     if isinstance(spec, dict):
         try:
@@ -238,7 +273,23 @@ def parse_parameter(key: str, spec: Any, base: dict, source: str, grid: bool) ->
 
 _BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
            ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
-_FUNCS = {"min": min, "max": max, "abs": abs, "round": round}
+
+
+def _round(x: float, digits: float = 0.0) -> float:
+    """``round`` for the float arithmetic of expressions: ``round(x, 2)``."""
+    if not float(digits).is_integer():
+        raise ValueError(f"round: digits must be a whole number (got {digits:g})")
+    return round(x, int(digits))
+
+
+_FUNCS = {"min": min, "max": max, "abs": abs, "round": _round}
+
+# An expression is evaluated once per point: it must stay small and quick. A power's exponent is
+# a constant of at most MAX_EXPONENT (9**9**9 would take hours and gigabytes of digits), and the
+# text is short enough that the parser and the checks below cannot run out of stack.
+MAX_EXPONENT = 10
+MAX_EXPRESSION_CHARS = 500
+ALLOWED = f"numbers, parameters, + - * /, ** with a constant exponent of at most {MAX_EXPONENT}, min, max, abs, round"
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -250,14 +301,27 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+def _number(node: ast.AST) -> float | None:
+    """The value of a constant number, signs included (``-2``), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _number(node.operand)
+        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
+    return None
+
+
 class Expression:
-    """``(1 - strategy.mix.police) * 0.35 / 0.6``: numbers, parameters, + - * / **, min max abs round."""
+    """``(1 - strategy.mix.police) * 0.35 / 0.6``: numbers, parameters, + - * / (** with a small
+    constant exponent), min max abs round. Anything else is refused when the sweep file is read."""
 
     def __init__(self, text: str, names: set[str], where: str):
         self.text = text
+        if len(text) > MAX_EXPRESSION_CHARS:
+            raise ScenarioError(f"{where}: longer than {MAX_EXPRESSION_CHARS} characters")
         try:
             self.tree = ast.parse(text, mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             raise ScenarioError(f"{where}: not an arithmetic expression ({text!r})") from None
         self.names: set[str] = set()
         self._check(self.tree, names, where)
@@ -268,8 +332,14 @@ class Expression:
             if name not in names:
                 raise ScenarioError(f"{where}: unknown name {name!r} (use a swept parameter's key)")
             self.names.add(name)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        elif _number(node) is not None:
             pass
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            exponent = _number(node.right)
+            if exponent is None or abs(exponent) > MAX_EXPONENT:
+                raise ScenarioError(f"{where}: ** needs a constant exponent of at most {MAX_EXPONENT} "
+                                    f"({ast.unparse(node.right)!r} is not)")
+            self._check(node.left, names, where)
         elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             self._check(node.left, names, where)
             self._check(node.right, names, where)
@@ -280,15 +350,17 @@ class Expression:
             for a in node.args:
                 self._check(a, names, where)
         else:
-            raise ScenarioError(f"{where}: only numbers, parameters, + - * / ** and min, max, abs, round are allowed")
+            raise ScenarioError(f"{where}: only {ALLOWED} are allowed")
 
     def __call__(self, values: dict[str, Any]) -> float:
+        # In floats: a power of a power overflows at once (OverflowError) instead of growing an
+        # exact integer for hours; the result is a float anyway.
         def ev(node):
             name = _dotted(node)
             if name is not None:
-                return values[name]
+                return float(values[name])
             if isinstance(node, ast.Constant):
-                return node.value
+                return float(node.value)
             if isinstance(node, ast.BinOp):
                 return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
             if isinstance(node, ast.UnaryOp):
