@@ -26,7 +26,7 @@ from sn_sim.observe.recorder import PanelRecorder
 from sn_sim.processes.ageing import Ageing
 from sn_sim.processes.community import AlcoholControl, CollectiveEfficacy, Juntas, PublicSpaces
 from sn_sim.processes.crime import Offending
-from sn_sim.processes.justice import Justice
+from sn_sim.processes.justice import Justice, stationary_shares
 from sn_sim.processes.police import CommunityPolicing, CrimeMap, Operations, Patrol
 from sn_sim.processes.programs import SocialPrograms
 from sn_sim.processes.rates import NeighbourhoodRates
@@ -99,28 +99,77 @@ class SafeNeighbourhoodModel(mesa.Model):
         self.youth = Youth(w)
         self.efficacy = CollectiveEfficacy(w)
         self.programs = SocialPrograms(w, host=self)
+        self.victims, self.trust = Victims(w), Trust(w)
         # The weekly order (docs/ODD.md §3): the Strategy acts, police and communities respond,
         # programs and youth dynamics change who offends, offences happen and are answered,
         # then the neighbourhood climate (rates, efficacy, trust, insecurity) follows.
         self.processes = (
             Ageing(w), self.ministry, Patrol(w), CommunityPolicing(w), Operations(w),
             Juntas(w), PublicSpaces(w), AlcoholControl(w), self.programs, self.youth,
-            self.offending, self.justice, Victims(w), CrimeMap(w),
-            NeighbourhoodRates(w), self.efficacy, Trust(w), Insecurity(w),
+            self.offending, self.justice, self.victims, CrimeMap(w),
+            NeighbourhoodRates(w), self.efficacy, self.trust, Insecurity(w),
         )
-        # Initial stocks, in the order they depend on each other (docs/ODD.md §5): prisoners are
-        # drawn by offending propensity; youth settle into their gang states last.
-        for process in (self.offending, self.justice, self.efficacy, self.youth):
-            process.initialise(initial_rng)
+        # Initial stocks, in the order they depend on each other (docs/ODD.md §5): gang states
+        # from the youth dynamics, then propensities, prisoners drawn by propensity, efficacy.
+        self.youth.initialise(initial_rng)
+        self.offending.initialise(initial_rng)
+        self.justice.initialise(initial_rng, self.offending.base_propensity(), self.offending.age_curve)
+        self.efficacy.initialise(initial_rng)
 
         self.recorder = PanelRecorder(w)
         self.datacollector = mesa.DataCollector(model_reporters=datacollector_reporters(self.recorder))
         self._year = w.clock.year
-        for _ in range(spec.calendar.burn_in_weeks):
-            self._week()
-        w.reference.offence_rate[:] = w.places.offence_rate
+        self._burn_in(initial_rng)
         w.blocks.offences_year[:] = 0  # block-year counts start with the recorded calendar
         self.running = not w.clock.finished
+
+    def _burn_in(self, rng: np.random.Generator) -> None:
+        """The unrecorded weeks before week 0, which settle the world (docs/ODD.md §5):
+        trust moves faster for its first weeks; then the conviction probability per attempt is
+        measured, and youth and the justice state are redrawn from the stationary distribution
+        of the measured flows; the last weeks set the reference offence rate (processes/rates.py)."""
+        spec = self.spec
+        burn = spec.calendar.burn_in_weeks
+        settled = min(spec.trust.settling_weeks, burn)  # trust is fast before this burn-in week
+        probed = min(settled + spec.calendar.justice_probe_weeks, burn)  # ... and probed until this one
+        for k in range(burn):
+            self.trust.speed = self.victims.speed = spec.trust.settling_factor if k < settled else 1.0
+            self.justice.probing = settled <= k < probed
+            self._week()
+            if k == probed - 1 and probed > settled:
+                self._settle_youth_and_justice(rng)
+        self.trust.speed = self.victims.speed = 1.0
+        self.justice.probing = False
+
+    def _settle_youth_and_justice(self, rng: np.random.Generator) -> None:
+        """Redraw gang states and the justice state from their joint stationary distribution at
+        the measured conviction probability: youth first, their hazards scaled by the share of
+        time each state spends out of prison (prisoners neither move nor count as peers), then
+        the justice state given the new gang states."""
+        q = self.justice.conviction_per_attempt()
+        if q is None:
+            return
+        offending, justice = self.offending, self.justice
+        curve = offending.age_curve
+        base = offending.base_propensity()
+        r = self.world.residents
+        gang_mult = np.array([1.0, self.spec.crime.at_risk_multiplier, self.spec.crime.gang_multiplier])
+
+        def free_share(idx: np.ndarray) -> np.ndarray:
+            # The person's stationary prison share were they in each gang state (the state
+            # multiplies their propensity), as the share of time free.
+            without_gang = base[idx] / gang_mult[r.gang[idx]]
+            out = np.empty((idx.size, 3))
+            for state, mult in enumerate(gang_mult):
+                h, _ = justice.admission_hazards(q, without_gang * mult, curve, idx)
+                out[:, state] = 1 - stationary_shares(h, self.spec.reporting.sentence_weeks,
+                                                      self.spec.crime.recidivism_window_weeks,
+                                                      self.spec.crime.former_prisoner_multiplier)[0]
+            return out
+
+        self.youth.initialise(rng, free_share)
+        justice.draw(rng, q, offending.base_propensity(), curve)
+        offending.refresh_propensity()
 
     # --- Mesa ---------------------------------------------------------------------------------
     def step(self) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from sn_sim.processes.base import Process
 from sn_sim.world import World
 from sn_sim.world.randomness import keyed_uniforms
+from sn_sim.world.residents import adult_mortality
 
 
 def community_activities(world: World, activities: np.ndarray) -> None:
@@ -33,8 +34,13 @@ def community_activities(world: World, activities: np.ndarray) -> None:
         r.junta[who] = True
 
 
+# Candidates drawn per join: about two in three draws are free adults not yet members, so six
+# fill the joins with near certainty.
+JOIN_DRAWS = 6
+
+
 def junta_turnover(world: World) -> None:
-    """Members leave at a constant hazard; outside the Strategy, the juntas' own recruitment
+    """Members leave at a constant hazard (or die); outside the Strategy, the juntas' own recruitment
     replaces them at the initial membership level (a stable background of 14,000 juntas).
     Draws are keyed by person and neighbourhood so twin runs stay aligned (sn_sim.world.randomness)."""
     if world.clock.week % 4:
@@ -46,15 +52,24 @@ def junta_turnover(world: World) -> None:
     members = np.flatnonzero(r.junta)
     r.junta[members[keyed_uniforms(key, members, 1)[:, 0] < p]] = False
     adults = world.per_neighbourhood(world.ages.adult)
-    expected = p * adults * world.reference.junta_share
+    # Members also leave by dying (processes/ageing.py): recruitment replaces both flows, so
+    # membership stays at its reference share of adults.
+    deaths = 1 - (1 - adult_mortality(world.scenario)) ** 4
+    expected = (p + deaths) * adults * world.reference.junta_share
     whole = np.floor(expected)
     n = world.geo.n
     joins = (whole + (keyed_uniforms(join_key, np.arange(n), 1)[:, 0] < expected - whole)).astype(np.int64)
+    week = world.clock.week
     for h in np.flatnonzero(joins):
         sl = world.layout.neighbourhood_slice(h)
-        draws = keyed_uniforms(key, (h << 32) + np.arange(3 * joins[h]), 1)[:, 0]
+        draws = keyed_uniforms(key, (h << 32) + np.arange(JOIN_DRAWS * joins[h]), 1)[:, 0]
         who = sl.start + (draws * (sl.stop - sl.start)).astype(np.int64)
-        r.junta[who[r.age[who] >= 18][: joins[h]]] = True
+        # Joins are new members: free adults who are not members yet, each once (a draw that
+        # fell on a member, a prisoner or the same person twice would be a lost join, and
+        # membership would sink below its reference level).
+        who = who[(r.age[who] >= 18) & ~r.junta[who] & (r.released_week[who] <= week)]
+        _, first = np.unique(who, return_index=True)
+        r.junta[who[np.sort(first)][: joins[h]]] = True
 
 
 def junta_tips(world: World, offences) -> np.ndarray:
@@ -115,8 +130,9 @@ class Juntas(Process):
     """Juntas vecinales: recruitment at the Strategy's community activities, and turnover."""
 
     name = "community"
-    parameters = ("community.junta_recruits_per_activity", "community.junta_dropout", "community.initial_junta_share")
-    reads = ("effort.community_activities", "residents.age", "reference.junta_share")
+    parameters = ("community.junta_recruits_per_activity", "community.junta_dropout", "community.initial_junta_share",
+                  "population.age_flat_until", "population.age_max")
+    reads = ("effort.community_activities", "residents.age", "residents.released_week", "reference.junta_share")
     writes = ("residents.junta",)
 
     def step(self) -> None:

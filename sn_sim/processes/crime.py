@@ -34,12 +34,13 @@ def age_crime_curve(scenario: Scenario) -> np.ndarray:
     return curve.astype(np.float32)
 
 
-def refresh_propensity(world: World, curve: np.ndarray, idx: np.ndarray | slice = slice(None)) -> None:
-    """Recompute the weekly attempt probability of residents ``idx``.
+def propensity_of(world: World, curve: np.ndarray, idx: np.ndarray | slice = slice(None),
+                  record: bool = True) -> np.ndarray:
+    """The weekly attempt probability of residents ``idx``.
 
     p = rate x neighbourhood level x age-crime curve x sex x exp(risk gradient) x gang x
-    former-prisoner multipliers. The offending process calls it before drawing attempts, for
-    the residents whose inputs changed (everyone after the yearly ageing).
+    former-prisoner multipliers (the last only with ``record``: the initial justice draw needs
+    the propensity of a person without one).
     """
     s = world.scenario.crime
     r = world.residents
@@ -49,9 +50,28 @@ def refresh_propensity(world: World, curve: np.ndarray, idx: np.ndarray | slice 
     p = p * np.exp(np.float32(s.risk_effect) * (r.risk[idx] - np.float32(world.scenario.population.risk_mean)))
     gang_mult = np.array([1.0, s.at_risk_multiplier, s.gang_multiplier], dtype=np.float32)
     p = p * gang_mult[r.gang[idx]]
-    recent = r.former_prisoner[idx] & ((world.clock.week - r.released_week[idx].astype(np.int32)) < s.recidivism_window_weeks)
-    p = p * np.where(recent, np.float32(s.former_prisoner_multiplier), np.float32(1.0))
-    r.propensity[idx] = np.minimum(p, np.float32(0.9))
+    if record:
+        recent = r.former_prisoner[idx] & ((world.clock.week - r.released_week[idx].astype(np.int32)) < s.recidivism_window_weeks)
+        p = p * np.where(recent, np.float32(s.former_prisoner_multiplier), np.float32(1.0))
+    return np.minimum(p, np.float32(0.9))
+
+
+def refresh_propensity(world: World, curve: np.ndarray, idx: np.ndarray | slice = slice(None)) -> None:
+    """Recompute the weekly attempt probability of residents ``idx`` (:func:`propensity_of`).
+    The offending process calls it before drawing attempts, for the residents whose inputs
+    changed."""
+    world.residents.propensity[idx] = propensity_of(world, curve, idx)
+
+
+def window_ends(world: World) -> np.ndarray:
+    """Former prisoners whose recidivism window ends this week (their multiplier lapses now).
+
+    Their inputs did not change, only the clock did, so nothing else notes them: without this,
+    the multiplier would last until their next birthday, up to a year too long."""
+    r, s = world.residents, world.scenario.crime
+    released = np.int16(max(world.clock.week - s.recidivism_window_weeks, np.iinfo(np.int16).min + 1))
+    return np.concatenate([part.start + np.flatnonzero((r.released_week[part] == released) & r.former_prisoner[part])
+                           for part in world.chunks()])
 
 
 def deterrence(world: World) -> np.ndarray:
@@ -241,12 +261,18 @@ class Offending(Process):
         self.refresh_propensity()  # the justice system draws its prisoners by propensity
 
     def refresh_propensity(self) -> None:
-        """Recompute the propensity of everyone whose inputs changed since the last refresh."""
+        """Recompute the propensity of everyone whose inputs changed since the last refresh, and
+        of those whose recidivism window ended."""
+        self.world.residents.note(window_ends(self.world))
         changed = self.world.residents.take_changed()
         if changed is None:
             refresh_propensity(self.world, self.age_curve)
         elif changed.size:
             refresh_propensity(self.world, self.age_curve, changed)
+
+    def base_propensity(self) -> np.ndarray:
+        """Everyone's propensity as if nobody had a prison record (for the initial justice draw)."""
+        return propensity_of(self.world, self.age_curve, record=False)
 
     def step(self) -> None:
         world = self.world

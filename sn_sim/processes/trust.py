@@ -40,13 +40,14 @@ def after_raid(world: World, raided_blocks: np.ndarray) -> None:
         r.trust[lo:hi] = np.maximum(r.trust[lo:hi] - loss, 0)
 
 
-def after_victimisation(world: World, victims: np.ndarray, cleared: np.ndarray) -> None:
-    """Victims whose offence led to an arrest gain trust (a response); the others lose some."""
+def after_victimisation(world: World, victims: np.ndarray, cleared: np.ndarray, speed: float = 1.0) -> None:
+    """Victims whose offence led to an arrest gain trust (a response); the others lose some.
+    ``speed`` multiplies both changes while trust settles in the burn-in (:class:`Trust`)."""
     s = world.scenario
     r = world.residents
     t = r.trust[victims]
-    r.trust[victims] = np.where(cleared, t + s.trust.response_gain * (1 - t),
-                                t - s.trust.victim_penalty * t).astype(np.float32)
+    r.trust[victims] = np.where(cleared, t + speed * s.trust.response_gain * (1 - t),
+                                t - speed * s.trust.victim_penalty * t).astype(np.float32)
 
 
 class Victims(Process):
@@ -55,6 +56,7 @@ class Victims(Process):
 
     name = "victims"
     parameters = ("trust.response_gain", "trust.victim_penalty", "insecurity.victim_jump")
+    speed = 1.0  # trust.settling_factor while trust settles (set by the model)
     reads = ("offences",)
     writes = ("residents.last_victim_week", "residents.last_reported", "residents.trust", "residents.insecurity",
               "residents.gang", "residents.program", "residents.junta")
@@ -65,7 +67,7 @@ class Victims(Process):
         v = o.victim
         r.last_victim_week[v] = world.clock.week
         r.last_reported[v] = o.reported
-        after_victimisation(world, v, o.cleared)
+        after_victimisation(world, v, o.cleared, self.speed)
         r.insecurity[v] = np.minimum(r.insecurity[v] + world.scenario.insecurity.victim_jump, 1.0).astype(np.float32)
         dead = v[o.lethal]
         if dead.size:
@@ -74,10 +76,19 @@ class Victims(Process):
 
 class Trust(Process):
     """Weekly trust update: visible extra patrol on the home block, then relaxation to the
-    personal anchor (O(N), float32)."""
+    personal anchor (O(N), float32).
+
+    The initial trust scores are not at the fixed point of these dynamics (victims without a
+    response lose trust, relaxation pulls it back at 1 % a week: a time constant of about two
+    years). So for the first ``trust.settling_weeks`` of the burn-in the model sets ``speed``
+    here and in :class:`Victims` to ``trust.settling_factor``: relaxation, victim penalty and
+    response gain all scale by it, the expected weekly change scales by it, and its zero -- the
+    fixed point -- stays where it is, reached that many times sooner."""
 
     name = "trust"
-    parameters = ("trust.visibility_gain", "trust.relaxation", "police.routine_hours_per_block")
+    parameters = ("trust.visibility_gain", "trust.relaxation", "trust.settling_factor", "trust.settling_weeks",
+                  "police.routine_hours_per_block")
+    speed = 1.0
     reads = ("blocks.patrol_hours", "residents.trust_anchor")
     writes = ("residents.trust",)
 
@@ -87,7 +98,7 @@ class Trust(Process):
         routine = s.police.routine_hours_per_block
         extra_patrol = np.maximum(world.blocks.patrol_hours - routine, 0.0).ravel()
         extra_patrol = extra_patrol.astype(np.float32)
-        visibility, relaxation = np.float32(s.trust.visibility_gain), np.float32(s.trust.relaxation)
+        visibility, relaxation = np.float32(s.trust.visibility_gain), np.float32(self.speed * s.trust.relaxation)
         for part in world.chunks():
             gain = visibility * extra_patrol[r.block[part]]
             t = r.trust[part]  # a view: updated in place

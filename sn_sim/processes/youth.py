@@ -9,16 +9,23 @@ Involvement ends by desistance (Pyrooz 2014: median membership about two years) 
 
 from __future__ import annotations
 
+from typing import Callable
 
 import numpy as np
 
 from sn_sim.processes.base import Process
 from sn_sim.world import World
 from sn_sim.world.world import CHUNK
-from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PROGRAM
+from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PROGRAM, WEEKS_PER_AGE_YEAR
 
 
 ENROLLED_PROTECTION = 0.5  # hazard multiplier while in a program (assumption; see ODD)
+# Fixed point of the neighbourhood peer share in the initial draw (numerics, not model parameters):
+# it converges in 5-8 iterations to this tolerance (a share of youth).
+PEER_ITERATIONS, PEER_TOLERANCE = 12, 1e-4
+# Gang members past the youth ages desist at twice the youth rate: after this many years past
+# them, an involved state is rarer than 1e-9 with the defaults; nobody older is drawn.
+YEARS_PAST_YOUTH = 30
 
 
 def gang_share(world: World) -> np.ndarray:
@@ -74,19 +81,98 @@ class Youth(Process):
     reads = ("residents.risk", "residents.age", "residents.program", "residents.released_week")
     writes = ("residents.gang",)
 
-    def initialise(self, rng: np.random.Generator) -> None:
-        """Run the gang transitions alone (no crime, no ageing) for ``youth_settling_weeks``
-        before the burn-in, so that initial gang states are draws from their own dynamics, not
-        from a guess."""
-        world = self.world
-        clock = world.clock
-        weeks = world.scenario.calendar.youth_settling_weeks
-        burn_in_start = clock.week
-        for k in range(weeks):
-            clock.week = burn_in_start - weeks + k
-            step_youth(world, gang_share(world))
-        clock.week = burn_in_start
-        world.refresh_ages()  # members who joined while settling can now change state too
+    def initialise(self, rng: np.random.Generator, free_share: FreeShare | None = None) -> None:
+        """Draw every gang state from the stationary distribution of the youth dynamics given
+        the person's age (:func:`draw_stationary_states`); ``free_share`` accounts for prison
+        (the model redraws them so once the justice flows are measured, docs/ODD.md §5)."""
+        draw_stationary_states(self.world, rng, free_share)
 
     def step(self) -> None:
         step_youth(self.world, gang_share(self.world))
+
+
+# (candidates) -> (n, 3): the expected share of time each candidate would spend out of prison in
+# each gang state (none, at risk, involved); None = always free.
+FreeShare = Callable[[np.ndarray], np.ndarray]
+
+
+def _propagate(p: list[np.ndarray], M: list[list[np.ndarray]], x: np.ndarray) -> list[np.ndarray]:
+    """Row vectors ``p`` (3 arrays of shape (n,)) times the per-person 3x3 matrices ``M`` to the
+    power ``x`` (n,), by binary powering: O(log max x) products instead of max x weekly steps.
+    The 3x3 products are written out over (n,) columns (a fifth of the time of einsum)."""
+    x = x.copy()
+    while x.any():
+        odd = (x & 1).astype(bool)
+        p = [np.where(odd, p[0] * M[0][j] + p[1] * M[1][j] + p[2] * M[2][j], p[j]) for j in range(3)]
+        x >>= 1
+        if x.any():
+            M = [[M[i][0] * M[0][j] + M[i][1] * M[1][j] + M[i][2] * M[2][j] for j in range(3)] for i in range(3)]
+    return p
+
+
+def _state_probabilities(world: World, idx: np.ndarray, weeks: np.ndarray, peer_share: np.ndarray,
+                         free: np.ndarray | None) -> np.ndarray:
+    """(n, 3) probabilities of none / at risk / involved after ``weeks`` weekly transitions
+    (:func:`_transitions`, with hazards times the share of time free) from none at ``youth.min_age``."""
+    y, r = world.scenario.youth, world.residents
+    risk = r.risk[idx].astype(float)
+    peer = 1.0 + y.peer_effect * peer_share[r.neighbourhood[idx]]
+    f = np.ones((idx.size, 3)) if free is None else free
+    onset = np.minimum(y.onset_rate * risk * peer, 1.0) * f[:, 0]
+    recruit = np.minimum(y.recruitment_rate * risk * peer, 1.0) * f[:, 1]
+    recover = (1 - recruit) * y.recovery_rate * (1 - risk) * f[:, 1]  # only if not recruited
+    desist = np.full(idx.size, y.desistance_rate) * f[:, 2]
+    zero = np.zeros(idx.size)
+    M = [[1 - onset, onset, zero],
+         [recover, 1 - recruit - recover, recruit],
+         [desist, zero, 1 - desist]]
+    p = _propagate([np.ones(idx.size), zero, zero], M, weeks.astype(np.int64))
+    return np.stack(p, axis=1)
+
+
+def draw_stationary_states(world: World, rng: np.random.Generator, free_share: FreeShare | None = None) -> None:
+    """Gang states drawn from the distribution the youth dynamics imply at each person's age.
+
+    In a population whose cohorts are replaced at the same rate (equal young cohorts, §5), the
+    youth dynamics with ageing have a stationary distribution: a youth aged ``a`` entered the
+    youth ages in state none ``x = a - min_age`` weeks ago, so their state is distributed as
+    ``e_none · M^x``, with ``M`` their own weekly transition matrix. ``M`` depends on the share of
+    free youth who are involved in the neighbourhood (peer influence), which depends on
+    everyone's state: that share is taken at its fixed point (iterated). Running the transitions
+    without ageing instead (as a long warm-up would) settles on a no-turnover equilibrium with
+    about twice as many members, which ageing then drains over the recorded years.
+
+    Past the youth ages, at-risk status has lapsed (processes/ageing.py) and involvement
+    decays at the adult desistance rate. ``free_share`` scales each state's hazards by the share
+    of time spent out of prison (prisoners make no transitions and are not peers)."""
+    y, r, geo = world.scenario.youth, world.residents, world.geo
+    lo, span = y.min_age * WEEKS_PER_AGE_YEAR, (y.max_age + 1 - y.min_age) * WEEKS_PER_AGE_YEAR
+    age_weeks = r.age.astype(np.int64) * WEEKS_PER_AGE_YEAR + r.weeks_since_birthday(world.clock.week)
+    since = age_weeks - lo  # weeks since entering the youth ages
+    youth = np.flatnonzero((since >= 0) & (since < span))
+    older = np.flatnonzero((since >= span) & (since < span + YEARS_PAST_YOUTH * WEEKS_PER_AGE_YEAR))
+    nb = r.neighbourhood[youth].astype(np.intp)
+    free_youth = None if free_share is None else free_share(youth)
+    n_youth = np.bincount(nb, minlength=geo.n)
+    peer_share = np.zeros(geo.n)
+    for _ in range(PEER_ITERATIONS):
+        p = _state_probabilities(world, youth, since[youth], peer_share, free_youth)
+        at_home = p if free_youth is None else p * free_youth
+        new = (np.bincount(nb, weights=at_home[:, 2], minlength=geo.n)
+               / np.maximum(np.bincount(nb, weights=at_home.sum(axis=1), minlength=geo.n), 1e-12))
+        new[n_youth == 0] = 0.0
+        done = np.abs(new - peer_share).max() < PEER_TOLERANCE
+        peer_share = new
+        if done:
+            break
+    p = _state_probabilities(world, youth, since[youth], peer_share, free_youth)
+    q = _state_probabilities(world, older, np.full(older.size, span), peer_share,
+                             None if free_share is None else free_share(older))
+    still = (1 - y.desistance_rate * y.adult_desistance_factor) ** (since[older] - span)
+    involved_old = q[:, 2] * still
+    r.gang[:] = GANG_NONE
+    u = rng.random(youth.size)
+    r.gang[youth] = np.where(u < p[:, 2], GANG_INVOLVED, np.where(u < p[:, 2] + p[:, 1], GANG_AT_RISK, GANG_NONE))
+    r.gang[older[rng.random(older.size) < involved_old]] = GANG_INVOLVED
+    r.note_everyone()
+    world.refresh_ages()  # who can change gang state: youth and the members among the older

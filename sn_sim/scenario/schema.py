@@ -110,10 +110,12 @@ def check_sums_to_one(what: str, shares: list[float]) -> None:
 
 
 class Calendar(Section):
-    youth_settling_weeks: int = P(156, ge=0, le=1040, unit="weeks", description="weeks of gang transitions alone, before the burn-in, so that youth start at the states their dynamics imply",
-                                  source="standard ABM practice (assumption)")
-    burn_in_weeks: int = P(52, ge=0, le=520, unit="weeks", description="unrecorded weeks before start so that crime, attractiveness, the police map and 12-month survey windows settle",
-                           source="standard ABM practice (assumption)")
+    burn_in_weeks: int = P(104, ge=0, le=520, unit="weeks", description="unrecorded weeks before start so that crime, attractiveness, the police map, trust, the prison population and 12-month survey windows settle",
+                           source="standard ABM practice (assumption); 104 weeks: the settling schedule of docs/ODD.md §5 fits with room to spare")
+    justice_probe_weeks: int = P(26, ge=0, le=260, unit="weeks", description="burn-in weeks, once trust has settled (trust.settling_weeks), in which the conviction probability per offence attempt is measured; the justice state and youth gang states are then redrawn from the stationary distribution of the flows (0: keep the initial draw)",
+                                 source="assumption: half a year of recorded offences estimates it to within a few per cent at scale 0.05")
+    reference_weeks: int = P(26, ge=1, le=260, unit="weeks", description="last burn-in weeks whose mean offence rate is the pre-period reference of efficacy and insecurity",
+                             source="assumption: a mean over half a year, not a one-week snapshot of the moving average")
     start: Date = Field(
         dt.date(2015, 1, 5),
         description="first simulated week (a Monday); one pre-period year before the pilot",
@@ -173,10 +175,7 @@ class Population(Section):
     age_flat_until: int = P(30, ge=1, le=80, unit="years", description="age pyramid: equal cohorts up to this age, then a linear decline",
                             source="INEI Censo 2017 urban pyramid, stylised (gives c. 20% aged 0-11, 22% 12-24, 9% 65+)")
     age_max: int = P(90, ge=40, le=110, unit="years", description="age pyramid: oldest age", source="INEI Censo 2017 (stylised)")
-    former_prisoner_share: float = P(0.015, ge=0, le=0.2, unit="share of adults",
-                                     description="mean share of adults released from prison within the recidivism window, varies by neighbourhood (drawn among the most active offenders)",
-                                     source="assumption; INPE 2017 c. 90,000 inmates and high turnover; selection criterion (Basombrio)")
-    prison_rate: float = P(300.0, ge=0, le=5000, unit="per 100,000 inhabitants", description="residents in prison at the start (chosen by offending propensity)",
+    prison_rate: float = P(300.0, ge=0, le=5000, unit="per 100,000 inhabitants", description="prison population the burn-in starts from (the justice state is then redrawn from the flows' steady state once the conviction probability is measured, calendar.justice_probe_weeks)",
                            source="INPE 2015: c. 77,000 inmates for 31 million (c. 250 per 100,000), higher in candidate neighbourhoods")
     risk_mean: float = P(0.35, ge=0.01, le=0.99, unit="score 0-1", description="mean individual risk-factor score",
                          source="assumption (scale-free score); Farrington 1995 risk-factor framework")
@@ -251,7 +250,7 @@ class Reporting(Section):
     clearance: float = P(0.12, ge=0, le=1, unit="probability", description="recorded offences cleared by an arrest",
                          source="assumption; low clearance in Latin America (Dammert 2012)")
     conviction: float = P(0.3, ge=0, le=1, unit="probability", description="arrests leading to a custodial sentence",
-                          source="assumption: keeps the prison population near its initial level (population.prison_rate)")
+                          source="assumption (with clearance and sentence_weeks it sets the steady prison population)")
     sentence_weeks: float = P(104.0, ge=1, le=1000, unit="weeks", description="mean custodial sentence (exponential)",
                               source="assumption; INPE sentence lengths (2-4 years typical)")
     memory_weeks: float = P(26.0, ge=1, le=260, unit="weeks", description="time constant of recorded crime the police use for hot zones",
@@ -274,6 +273,10 @@ class Trust(Section):
     visibility_gain: float = P(0.00002, ge=0, le=0.05, unit="trust score per extra patrol hour per block-week",
                                description="trust gained from extra visible patrol on one's block",
                                source="Kochel & Weisburd 2017 and Weisburd et al. 2011: hot-spot patrol barely moves legitimacy (small by assumption)")
+    settling_factor: float = P(6.0, ge=1, le=20, unit="multiplier", description="during the first trust.settling_weeks of the burn-in, relaxation, victim_penalty and response_gain are multiplied by this factor: trust reaches the fixed point of its own dynamics (unchanged, the expected update being linear in trust) in weeks instead of years",
+                               source="standard ABM practice (assumption): accelerated spin-up; 6 brings the time constant from c. 100 to c. 17 weeks")
+    settling_weeks: int = P(48, ge=0, le=260, unit="weeks", description="burn-in weeks in which trust moves trust.settling_factor times faster",
+                            source="assumption: c. 3 time constants of the accelerated dynamics")
 
 
 class Insecurity(Section):
@@ -301,9 +304,6 @@ class Insecurity(Section):
 class Youth(Section):
     min_age: int = P(12, ge=8, le=20, unit="years", description="youngest age in the youth group", source="DESIGN.md (about 12-24)")
     max_age: int = P(24, ge=15, le=35, unit="years", description="oldest age in the youth group", source="DESIGN.md (about 12-24)")
-    initial_at_risk: float = P(0.2, ge=0, le=1, unit="share of youth", description="youth at risk at the start", source="assumption; IDL 2005")
-    initial_involved: float = P(0.04, ge=0, le=1, unit="share of youth", description="gang-involved youth at the start",
-                                source="police study 2007-08: c. 12,000 gang members in Lima-Callao (c. 0.6% of 12-23 nationally; higher in candidate neighbourhoods)")
     onset_rate: float = P(0.004, ge=0, le=1, unit="per week", description="hazard none -> at risk at risk score 1",
                           source="assumption; Howell & Egley 2005 developmental model")
     recruitment_rate: float = P(0.004, ge=0, le=1, unit="per week", description="hazard at risk -> involved at risk score 1",

@@ -29,7 +29,6 @@ class Geography:
     inhabitants: np.ndarray       # (n,) int64, persons represented
     crime_level: np.ndarray       # (n,) float64, district level x neighbourhood deprivation
     deprivation: np.ndarray       # (n,) float64, log-multiplier, mean 0
-    former_prisoner_share: np.ndarray  # (n,) float64
     rows: int
     cols: int
     adjacent: list[np.ndarray]    # neighbourhood -> neighbouring neighbourhoods (same city, side by side)
@@ -74,9 +73,6 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
     # (Sampson et al. 1997: concentrated disadvantage).
     deprivation = rng.normal(0.0, pop.deprivation_sd, size=n)
     crime_level = np.array(level) * np.exp(deprivation)
-    # Former-prisoner share varies with deprivation; it is one of the selection criteria.
-    fp = pop.former_prisoner_share * np.exp(deprivation + rng.normal(0.0, 0.3, size=n))
-    fp = np.clip(fp, 0.0, 0.5)
 
     rows, cols = pop.block_rows, pop.block_cols
     B = rows * cols
@@ -116,6 +112,6 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
     return Geography(
         names=names, district=district, district_names=district_names, city_names=city_names,
         city=city, lima=np.array(lima, dtype=bool), inhabitants=inhabitants, crime_level=crime_level,
-        deprivation=deprivation, former_prisoner_share=fp, rows=rows, cols=cols,
+        deprivation=deprivation, rows=rows, cols=cols,
         adjacent=[np.array(a, dtype=np.int64) for a in adjacent], block_neighbours=nbrs, block_decay=decay,
     )

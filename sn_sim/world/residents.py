@@ -20,6 +20,7 @@ from sn_sim.world.geography import Geography
 GANG_NONE, GANG_AT_RISK, GANG_INVOLVED = 0, 1, 2
 NO_PROGRAM = -1
 NEVER = np.int16(-32768)  # "no such week" in int16 week fields
+WEEKS_PER_AGE_YEAR = 52  # a resident ages in one week of every 52 (their birthday week)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Residents:
     neighbourhood: np.ndarray      # uint16
     block: np.ndarray              # int32, global block id = neighbourhood * B + local block
     age: np.ndarray                # uint8, years
+    birthday_week: np.ndarray      # uint8, 0..51: the person ages in the weeks w with w % 52 == birthday_week
     female: np.ndarray             # bool
     risk: np.ndarray               # float32, risk-factor score in [0, 1]
     gang: np.ndarray               # uint8, GANG_* (meaningful for youth and former youth)
@@ -73,6 +75,15 @@ class Residents:
         if not self._all_changed and np.size(idx):
             self._changed.append(np.asarray(idx, dtype=np.int64).ravel())
 
+    def note(self, idx: np.ndarray) -> None:
+        """Recompute these people's propensity at the next refresh (an input read against the
+        clock, the recidivism window, has lapsed)."""
+        self._note(idx)
+
+    def note_everyone(self) -> None:
+        """Every propensity input may have changed (a redraw of initial states)."""
+        self._all_changed = True
+
     def set_gang(self, idx: np.ndarray, states: np.ndarray | int) -> None:
         self.gang[idx] = states
         self._note(idx)
@@ -99,9 +110,35 @@ class Residents:
         self.junta[idx] = False
         self._note(idx)
 
-    def age_one_year(self) -> None:
-        np.minimum(self.age.astype(np.int16) + 1, 255, out=self.age, casting="unsafe")
-        self._all_changed = True
+    def newborn(self, idx: np.ndarray, female: np.ndarray, risk: np.ndarray, trust: np.ndarray,
+                insecurity: np.ndarray) -> None:
+        """People who died are replaced by newborns on the same home block (the population and its
+        age pyramid are conserved): age 0, new personal traits, no history of any kind. The
+        birthday week is kept: a newborn is born in the week it replaces someone."""
+        self.age[idx] = 0
+        self.female[idx] = female
+        self.risk[idx] = risk
+        self.trust[idx] = self.trust_anchor[idx] = trust
+        self.insecurity[idx] = self.insecurity_anchor[idx] = insecurity
+        self.gang[idx] = GANG_NONE
+        self.junta[idx] = False
+        self.program[idx] = NO_PROGRAM
+        self.program_weeks_left[idx] = 0
+        self.beneficiary[idx] = False
+        self.last_victim_week[idx] = NEVER
+        self.last_reported[idx] = False
+        self.released_week[idx] = NEVER
+        self.former_prisoner[idx] = False
+        self._note(idx)
+
+    def age_one_year(self, idx: np.ndarray) -> None:
+        """People ``idx`` have their birthday (ages stop at 255)."""
+        self.age[idx] = np.minimum(self.age[idx].astype(np.int16) + 1, 255).astype(np.uint8)
+        self._note(idx)
+
+    def weeks_since_birthday(self, week: int, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Whole weeks since the last birthday at model week ``week`` (0..51), before that week's ageing."""
+        return (week - self.birthday_week[idx].astype(np.int64)) % WEEKS_PER_AGE_YEAR
 
     @property
     def n(self) -> int:
@@ -117,7 +154,7 @@ class Residents:
 
 @dataclass
 class AgeGroups:
-    """Who is in which age group (refreshed when everyone ages, at each new year)."""
+    """Who is in which age group (refreshed in every week in which someone crosses an age limit)."""
 
     youth_idx: np.ndarray  # residents aged youth.min_age..youth.max_age
     gang_idx: np.ndarray   # who can change gang state: youth, and members who outgrew the ages
@@ -186,18 +223,45 @@ def note_scale_floor(scenario: Scenario, geo: Geography) -> None:
                 f"inhabitants; {remedy}")
 
 
-def sample_ages(n: int, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
-    """Ages from a stylised urban pyramid: equal cohorts up to ``age_flat_until``, then linearly
-    fewer people per year of age up to ``age_max``.
-
-    Equal young cohorts matter in a closed population: each year the cohort that ages into the
-    peak offending ages is as large as the one leaving them, so the age structure itself does not
-    make crime drift over a five-year run."""
+def pyramid(scenario: Scenario) -> np.ndarray:
+    """Relative number of people of each age 0..age_max: equal cohorts up to ``age_flat_until``,
+    then linearly fewer people per year of age up to ``age_max``."""
     pop = scenario.population
     ages = np.arange(pop.age_max + 1)
-    density = np.where(ages <= pop.age_flat_until, 1.0,
-                       np.clip((pop.age_max - ages) / max(pop.age_max - pop.age_flat_until, 1), 0, 1))
-    return rng.choice(ages, size=n, p=density / density.sum()).astype(np.uint8)
+    return np.where(ages <= pop.age_flat_until, 1.0,
+                    np.clip((pop.age_max - ages) / max(pop.age_max - pop.age_flat_until, 1), 0, 1))
+
+
+def adult_mortality(scenario: Scenario) -> float:
+    """Weekly deaths among adults (18+) per adult in the stationary pyramid (processes/ageing.py):
+    the yearly deaths above 18 are the cohort aged 18, P(18), over the adults, sum_{a>=18} P(a)."""
+    density = pyramid(scenario)
+    adults = density[18:].sum()
+    return float(density[18] / adults / WEEKS_PER_AGE_YEAR) if adults > 0 else 0.0
+
+
+def sample_ages(n: int, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
+    """Ages from a stylised urban pyramid (:func:`pyramid`).
+
+    Equal young cohorts matter: each year the cohort that ages into the peak offending ages is
+    as large as the one leaving them, so the age structure itself does not make crime drift over
+    a five-year run; deaths above ``age_flat_until`` replaced by newborns (processes/ageing.py)
+    keep the whole pyramid in place."""
+    density = pyramid(scenario)
+    return rng.choice(np.arange(density.size), size=n, p=density / density.sum()).astype(np.uint8)
+
+
+def personal_traits(scenario: Scenario, geo: Geography, nb: np.ndarray, rng: np.random.Generator):
+    """Sex, risk-factor score, trust and insecurity of people living in neighbourhoods ``nb``
+    (at the start, and for newborns). Risk: Beta around the mean, shifted by deprivation."""
+    pop = scenario.population
+    female = rng.random(nb.size) < 0.5
+    m = np.clip(pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0.02, 0.95)
+    k = pop.risk_concentration
+    risk = rng.beta(m * k, (1 - m) * k).astype(np.float32)
+    trust = rng.beta(scenario.trust.initial_a, scenario.trust.initial_b, size=nb.size).astype(np.float32)
+    insecurity = rng.beta(scenario.insecurity.initial_a, scenario.insecurity.initial_b, size=nb.size).astype(np.float32)
+    return female, risk, trust, insecurity
 
 
 def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generator) -> tuple[Residents, Layout]:
@@ -215,27 +279,17 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     block = np.repeat(np.arange(geo.n * B, dtype=np.int32), block_counts)
 
     age = sample_ages(N, scenario, rng)
-    female = rng.random(N) < 0.5
-    # Risk factors: Beta around the mean, shifted by neighbourhood deprivation.
-    m = np.clip(pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0.02, 0.95)
-    k = pop.risk_concentration
-    risk = rng.beta(m * k, (1 - m) * k).astype(np.float32)
-
-    youth_mask = (age >= scenario.youth.min_age) & (age <= scenario.youth.max_age)
+    female, risk, trust, insecurity = personal_traits(scenario, geo, nb, rng)
+    # Birthdays spread over the year: each week 1/52 of every cohort ages (processes/ageing.py),
+    # so no output steps once a year as a whole cohort crosses an age limit at once.
+    birthday_week = rng.integers(0, WEEKS_PER_AGE_YEAR, size=N).astype(np.uint8)
+    # Gang states are drawn once offending and the justice state are known (processes/youth.py:
+    # Youth.initialise, from the stationary distribution of the youth dynamics).
     gang = np.zeros(N, dtype=np.uint8)
-    # Initial gang states follow risk: the riskiest youth are the ones already involved.
-    u = rng.random(N)
-    p_inv = np.clip(scenario.youth.initial_involved * 2 * risk / pop.risk_mean * 0.5 * np.exp(geo.deprivation[nb]), 0, 1)
-    p_risk = np.clip(scenario.youth.initial_at_risk * risk / pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0, 1)
-    gang[youth_mask & (u < p_inv)] = GANG_INVOLVED
-    gang[youth_mask & (u >= p_inv) & (u < p_inv + p_risk)] = GANG_AT_RISK
-
-    trust = rng.beta(scenario.trust.initial_a, scenario.trust.initial_b, size=N).astype(np.float32)
-    insecurity = rng.beta(scenario.insecurity.initial_a, scenario.insecurity.initial_b, size=N).astype(np.float32)
     adult = age >= 18
     junta = adult & (rng.random(N) < scenario.community.initial_junta_share)
-    # Who has a prison record is decided with the prisoners (processes/justice.py: initial_prisoners), once
-    # offending propensities are known: records go to the people who offend.
+    # Who is in prison or has a recent record is decided by the justice process (processes/justice.py:
+    # Justice.initialise), once offending propensities are known: records go to the people who offend.
     former = np.zeros(N, dtype=bool)
     released = np.full(N, NEVER, dtype=np.int16)
 
@@ -243,6 +297,7 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
         neighbourhood=nb,
         block=block,
         age=age,
+        birthday_week=birthday_week,
         female=female,
         risk=risk,
         gang=gang,
