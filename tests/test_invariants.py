@@ -100,12 +100,15 @@ def test_residents_are_conserved_through_the_weeks(quiet_scenario):
     m = make_model(quiet_scenario, seed=3)
     n, per_place = m.residents.n, np.bincount(m.residents.neighbourhood, minlength=m.geo.n)
     ages = m.residents.age.copy()
-    for _ in range(60):  # crosses a new year: everyone ages, nobody appears or disappears
+    for _ in range(60):  # more than a year: everyone has a birthday; the dead are replaced by newborns
         m.step()
     assert m.residents.n == n
     np.testing.assert_array_equal(np.bincount(m.residents.neighbourhood, minlength=m.geo.n), per_place)
-    aged = m.residents.age.astype(int) - ages.astype(int)
-    assert set(np.unique(aged)) <= {0, 1, 2}
+    now, ages = m.residents.age.astype(int), ages.astype(int)
+    born = now < ages  # replaced by a newborn
+    assert set(np.unique(now[~born] - ages[~born])) <= {1, 2}
+    # Deaths happen at birthdays from age_flat_until on (one may come a year after the first birthday).
+    assert born.any() and (ages[born] >= quiet_scenario.population.age_flat_until - 1).all() and (now[born] <= 1).all()
 
 
 # --- the Strategy: rollout, stages, money --------------------------------------------------------------

@@ -293,7 +293,7 @@ def _free_involved(m):
 
 
 def _gang_bed(quiet_scenario):
-    s = _with(quiet_scenario, **{"youth.initial_involved": 0.2, "police.operation_removal": 0.5,
+    s = _with(quiet_scenario, **{"youth.onset_rate": 0.02, "youth.recruitment_rate": 0.02, "police.operation_removal": 0.5,
                                  "reporting.conviction": 0.8, "police.heavy_handedness": 0.0})
     return make_model(s, seed=8)
 
@@ -317,7 +317,7 @@ def test_jailed_gang_members_stop_counting_for_peer_influence(quiet_scenario):
     """Regression test for a fixed bug (sn_sim/processes/youth.py gang_share): its docstring says the peer-influence gang share counts
     free youth only, but it counts incarcerated gang members too. Jailing every gang member
     therefore leaves the peer pressure on the remaining youth unchanged."""
-    s = _with(quiet_scenario, **{"youth.initial_involved": 0.2, "police.operation_removal": 1.0,
+    s = _with(quiet_scenario, **{"youth.onset_rate": 0.02, "youth.recruitment_rate": 0.02, "police.operation_removal": 1.0,
                                  "reporting.conviction": 1.0})
     m = make_model(s, seed=8)
     before = youth.gang_share(m.world)

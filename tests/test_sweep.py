@@ -105,7 +105,7 @@ def test_sampled_designs(folder):
         [parameters]
         "crime.offending_rate" = {{min = 0.02, max = 0.06}}
         "police.extra_officers" = {{min = 0, max = 30}}
-        "youth.initial_involved" = [0.02, 0.04, 0.08]
+        "youth.onset_rate" = [0.002, 0.004, 0.008]
         """
     lhs = plan_sweep(write(folder, "lhs.toml", base.format(method="lhs", n=10)))
     assert len(lhs.points) == 10
@@ -115,7 +115,7 @@ def test_sampled_designs(folder):
     assert sorted(np.floor((rates - 0.02) / 0.004).astype(int)) == list(range(10))
     assert all(isinstance(p["police.extra_officers"], int) and 0 <= p["police.extra_officers"] <= 30
                for p in lhs.points)
-    assert {p["youth.initial_involved"] for p in lhs.points} <= {0.02, 0.04, 0.08}
+    assert {p["youth.onset_rate"] for p in lhs.points} <= {0.002, 0.004, 0.008}
     assert plan_sweep(folder / "lhs.toml").points == lhs.points  # seeded
     seeds = [r["seed"] for r in lhs.runs]
     assert len(set(seeds)) == 10 and all(0 <= s < 2**63 for s in seeds)
@@ -123,7 +123,7 @@ def test_sampled_designs(folder):
     sobol = plan_sweep(write(folder, "sobol.toml", base.format(method="sobol", n=8)))
     assert len(sobol.points) == 8 * (3 + 2)
     assert sobol.design["problem"]["names"] == ["crime.offending_rate", "police.extra_officers",
-                                                 "youth.initial_involved"]
+                                                 "youth.onset_rate"]
     morris = plan_sweep(write(folder, "morris.toml", base.format(method="morris", n=4)))
     assert len(morris.points) == 4 * (3 + 1)
     assert len(morris.design["X"]) == len(morris.points)
