@@ -41,7 +41,7 @@ def benchmark(scenario_path: str | Path | None = None, scale: float = 1.0, weeks
     gc.collect()
     rss0 = _rss_bytes()
     t0 = time.perf_counter()
-    model = SafeNeighbourhoodModel(scenario, rng=seed)  # includes the youth settling and burn-in weeks
+    model = SafeNeighbourhoodModel(scenario, rng=seed)  # includes the initial draws and burn-in weeks
     t_init = time.perf_counter() - t0
     n_weeks = model.n_weeks if weeks is None else min(weeks, model.n_weeks)
     t1 = time.perf_counter()

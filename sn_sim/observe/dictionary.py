@@ -46,7 +46,7 @@ evaluations, calibration fit reports — are described in [`experiments.md`](exp
 **Conventions.**
 
 - **Week.** `week` 0 is the Monday `calendar.start`; row `week = w` describes the seven days
-  starting on `date`. The youth-settling and burn-in weeks before week 0 are not in any
+  starting on `date`. The burn-in weeks before week 0 are not in any
   output.
 - **Flows vs stocks.** *Flow* columns count what happened during the week. *Stock* columns are
   the state at the end of the week's step, after crime and the weekly updates. *Derived*

@@ -1,7 +1,7 @@
 """Calendar arithmetic, in one place: weeks of a scenario's calendar and their dates.
 
 Week 0 starts on ``calendar.start`` (a Monday by default); week ``w`` starts ``w`` weeks later.
-Negative weeks are the unrecorded burn-in (and, before it, the youth-settling weeks). A week
+Negative weeks are the unrecorded burn-in. A week
 belongs to the calendar year of its first day. The world's clock and the analysis layers
 (evaluation, plots) use these functions, so a week means the same thing everywhere.
 """

@@ -32,8 +32,8 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
-# Spawn-key entries must be non-negative, and weeks before week 0 (burn-in, youth settling) are
-# negative: keys carry week + WEEK_OFFSET. The calendar schema caps settling + burn-in far below.
+# Spawn-key entries must be non-negative, and weeks before week 0 (the burn-in) are
+# negative: keys carry week + WEEK_OFFSET. The calendar schema caps the burn-in far below.
 WEEK_OFFSET = 1 << 20
 
 
