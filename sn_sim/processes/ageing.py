@@ -42,7 +42,7 @@ class Ageing(Process):
         bounds = np.searchsorted(birthday[order], np.arange(WEEKS_PER_AGE_YEAR + 1))
         self.by_week = [order[bounds[i]:bounds[i + 1]] for i in range(WEEKS_PER_AGE_YEAR)]
         y = world.scenario.youth
-        self.limits = np.array(sorted({0, y.min_age, y.max_age + 1, SURVEY_AGE, ADULT_AGE}))
+        self.limits = np.array(sorted({y.min_age, y.max_age + 1, SURVEY_AGE, ADULT_AGE}))
         density = pyramid(world.scenario)
         survive = np.append(density[1:], 0.0) / np.where(density > 0, density, 1.0)
         self.death = np.ones(256)  # by age before the birthday; nobody outlives age_max
