@@ -8,12 +8,14 @@ from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 
 
 class NeighbourhoodRates(Process):
-    """Exponentially weighted offence (8 weeks), recorded-crime and homicide (52 weeks) rates.
+    """Exponentially weighted offence (``community.offence_rate_weeks``), recorded-crime and
+    homicide (52 weeks) rates.
 
     During the burn-in the reference offence rate follows the current one, so perceptions and
     efficacy are anchored to the settling crime level; it is frozen when the calendar starts."""
 
     name = "rates"
+    parameters = ("community.offence_rate_weeks",)
     reads = ("tally.offences", "tally.recorded_crimes", "tally.homicides", "residents.junta")
     writes = ("places.offence_rate", "places.recorded_rate", "places.homicide_rate", "places.junta_share",
               "reference.offence_rate")
@@ -22,7 +24,7 @@ class NeighbourhoodRates(Process):
         world = self.world
         st, t = world.places, world.tally
         inhabitants = world.inhabitants
-        st.offence_rate += (100 * t.offences / inhabitants - st.offence_rate) / 8.0
+        st.offence_rate += (100 * t.offences / inhabitants - st.offence_rate) / world.scenario.community.offence_rate_weeks
         year = float(WEEKS_PER_YEAR)
         st.recorded_rate += (year * 1000 * t.recorded_crimes / inhabitants - st.recorded_rate) / year
         st.homicide_rate += (year * 1e5 * t.homicides / inhabitants - st.homicide_rate) / year

@@ -75,8 +75,8 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
     deprivation = rng.normal(0.0, pop.deprivation_sd, size=n)
     crime_level = np.array(level) * np.exp(deprivation)
     # Former-prisoner share varies with deprivation; it is one of the selection criteria.
-    fp = pop.former_prisoner_share * np.exp(deprivation + rng.normal(0.0, 0.3, size=n))
-    fp = np.clip(fp, 0.0, 0.5)
+    fp = pop.former_prisoner_share * np.exp(deprivation + rng.normal(0.0, pop.former_prisoner_noise_sd, size=n))
+    fp = np.clip(fp, 0.0, pop.former_prisoner_share_max)  # (the floor 0 is only a guard: fp > 0 anyway)
 
     rows, cols = pop.block_rows, pop.block_cols
     B = rows * cols
@@ -111,7 +111,7 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
 
     # Journey to crime: offending decays with distance from home (Bernasco 2010).
     dist = np.hypot(r[:, None] - r[None, :], cc[:, None] - cc[None, :])
-    decay = np.exp(-dist / 2.0).astype(np.float32)
+    decay = np.exp(-dist / scenario.crime.journey_decay_blocks).astype(np.float32)
 
     return Geography(
         names=names, district=district, district_names=district_names, city_names=city_names,

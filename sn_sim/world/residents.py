@@ -215,18 +215,21 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     block = np.repeat(np.arange(geo.n * B, dtype=np.int32), block_counts)
 
     age = sample_ages(N, scenario, rng)
-    female = rng.random(N) < 0.5
+    female = rng.random(N) < pop.female_share
     # Risk factors: Beta around the mean, shifted by neighbourhood deprivation.
-    m = np.clip(pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0.02, 0.95)
+    m = np.clip(pop.risk_mean * np.exp(pop.risk_deprivation_effect * geo.deprivation[nb]), pop.risk_mean_min, pop.risk_mean_max)
     k = pop.risk_concentration
     risk = rng.beta(m * k, (1 - m) * k).astype(np.float32)
 
     youth_mask = (age >= scenario.youth.min_age) & (age <= scenario.youth.max_age)
     gang = np.zeros(N, dtype=np.uint8)
-    # Initial gang states follow risk: the riskiest youth are the ones already involved.
+    # Initial gang states follow risk: the riskiest youth are the ones already involved. (The
+    # ``* 2`` and ``* 0.5`` cancel; the clips to [0, 1] only keep probabilities valid.)
     u = rng.random(N)
-    p_inv = np.clip(scenario.youth.initial_involved * 2 * risk / pop.risk_mean * 0.5 * np.exp(geo.deprivation[nb]), 0, 1)
-    p_risk = np.clip(scenario.youth.initial_at_risk * risk / pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0, 1)
+    p_inv = np.clip(scenario.youth.initial_involved * 2 * risk / pop.risk_mean * 0.5
+                    * np.exp(pop.involved_deprivation_effect * geo.deprivation[nb]), 0, 1)
+    p_risk = np.clip(scenario.youth.initial_at_risk * risk / pop.risk_mean
+                     * np.exp(pop.at_risk_deprivation_effect * geo.deprivation[nb]), 0, 1)
     gang[youth_mask & (u < p_inv)] = GANG_INVOLVED
     gang[youth_mask & (u >= p_inv) & (u < p_inv + p_risk)] = GANG_AT_RISK
 
