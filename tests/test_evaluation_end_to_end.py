@@ -62,7 +62,7 @@ TOML = textwrap.dedent(
 SEED = 7
 OUTPUTS = ("effects.csv", "effects.md", "effects_summary.csv", "event_study.csv", "spillovers.csv",
            "by_stage_pillar.csv", "cost_effectiveness.csv", "survey.csv", "true_effects.parquet",
-           "evaluation.json", "event_study.png", "estimator_comparison.png")
+           "evaluation.json", "event_study.png", "estimator_comparison.png", "bacon.csv", "honest_did.csv")
 
 
 def cli(argv: list[str]) -> int:
@@ -158,7 +158,7 @@ def test_evaluate_writes_estimates_against_truth(evaluated):
     att = eff[eff["term"] == "ATT"]
     assert set(att["replicate"]) == {0, 1}
     admin = att[att["outcome"] == "recorded_crimes_per_1000_year"]
-    assert {"twfe", "did2s", "cs_notyet", "cs_never", "matched"} <= set(admin["estimator"])
+    assert {"twfe", "did2s", "imputation", "cs_notyet", "cs_never", "sun_abraham", "matched"} <= set(admin["estimator"])
     assert {"victimisation", "reporting", "trust_police", "insecurity", "offences_per_1000_year"} <= set(att["outcome"])
     assert np.allclose(att["bias"], att["estimate"] - att["true_effect"])
     assert (att["ci_low"] <= att["estimate"]).all() and (att["estimate"] <= att["ci_high"]).all()
@@ -167,8 +167,18 @@ def test_evaluate_writes_estimates_against_truth(evaluated):
     assert "| outcome | source | estimator | estimate | 95% CI | true effect |" in md
 
     es = pd.read_csv(evaluated / "event_study.csv")
-    assert {"event_study_twfe", "event_study_cs"} <= set(es["estimator"])
+    assert {"event_study_twfe", "event_study_cs", "event_study_sa"} <= set(es["estimator"])
     assert (es["event_time"] < 0).any() and (es["event_time"] >= 0).any()
+
+    # Goodman-Bacon: the 2 x 2 comparisons' weights sum to one and their weighted estimates to TWFE.
+    bacon = pd.read_csv(evaluated / "bacon.csv")
+    assert {"recorded_crimes_per_1000_year", "offences_per_1000_year"} <= set(bacon["outcome"])
+    for _, b in bacon.groupby(["replicate", "outcome"]):
+        assert b["weight"].sum() == pytest.approx(1.0, abs=1e-8)
+        assert (b["weight"] * b["estimate"]).sum() == pytest.approx(b["twfe_estimate"].iloc[0], rel=1e-6, abs=1e-8)
+    honest = pd.read_csv(evaluated / "honest_did.csv")
+    assert set(honest["estimator"]) == {"cs_notyet"} and 0 in set(honest["M"])
+    assert (honest["ci_low"] <= honest["ci_high"]).all() and honest["true_effect"].notna().all()
 
     sp = pd.read_csv(evaluated / "spillovers.csv")
     assert {"neighbourhood", "block"} <= set(sp["level"])

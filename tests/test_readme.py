@@ -115,3 +115,12 @@ def test_the_readme_python_snippet_works(fresh_clone):
         code = code.replace("population.scale=0.05", f"population.scale={SCALE}")
         exec(compile(code, "README.md", "exec"), {})
     assert (fresh_clone / "runs" / "national-0.05" / "panel.parquet").is_file()
+
+
+def test_license_citation_and_changelog_agree_with_the_package():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and (REPO / "LICENSE").read_text().startswith("MIT License")
+    citation = (REPO / "CITATION.cff").read_text()
+    assert f"version: {project['version']}\n" in citation and "license: MIT" in citation
+    first_entry = re.search(r"^## (\S+)", (REPO / "CHANGELOG.md").read_text(), re.M).group(1)
+    assert first_entry == project["version"]

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_evaluate(args) -> int:
-    require_extra("evaluation", "pyfixest", what="evaluate")  # before the twin's simulation, not after
+    require_extra("evaluation", "pyfixest", "diff_diff", what="evaluate")  # before the twin's simulation, not after
     from sn_sim.evaluation import EvaluationError
     from sn_sim.evaluation.data import check_run_dir
     from sn_sim.evaluation.report import evaluate, evaluate_many, unknown_outcome
@@ -92,7 +92,7 @@ def cmd_evaluate(args) -> int:
             bar.close()
     if not args.quiet:
         s = ev.effects_summary
-        print(f"wrote {ev.out}/ (effects.csv, effects.md, spillovers.csv, by_stage_pillar.csv, "
+        print(f"wrote {ev.out}/ (effects.csv, effects.md, spillovers.csv, by_stage_pillar.csv, bacon.csv, honest_did.csv, "
               f"cost_effectiveness.csv{'' if args.no_plots else ', event_study.png, estimator_comparison.png'}); "
               f"twin: {ev.metadata['twin_source']}")
         if not s.empty:

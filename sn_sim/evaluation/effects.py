@@ -86,6 +86,47 @@ def estimate_effects(admin: pd.DataFrame, survey: pd.DataFrame, neighbourhoods: 
     return effects, dynamic, skipped
 
 
+def diagnostic_tables(admin: pd.DataFrame, survey: pd.DataFrame, neighbourhoods: pd.DataFrame, outcomes: list[str],
+                      period: str, leads: int | None = None, lags: int | None = None,
+                      alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Why TWFE misleads, and how robust the robust estimate is, for every outcome and replicate:
+    the Goodman-Bacon decomposition of TWFE (``bacon.csv``: each 2 x 2 comparison, its weight,
+    estimate and true effect) and the HonestDiD bounds on the Callaway-Sant'Anna event study
+    under relative-magnitude violations of parallel trends (``honest_did.csv``). A design on
+    which one cannot run is left out."""
+    bacon_parts, honest_parts = [], []
+    for r in sorted(neighbourhoods["replicate"].unique()):
+        for name in outcomes:
+            o = OUTCOMES[name]
+            data = survey if o.source == "survey" else admin
+            if data is None or data.empty:
+                continue
+            d = data[data["replicate"] == r]
+            win = SURVEY_WINDOW if o.source == "survey" else WINDOWS[period]
+            le, la = leads if leads is not None else win[0], lags if lags is not None else win[1]
+            tag = dict(replicate=int(r), outcome=name, source=o.source, unit=o.unit)
+            try:
+                b = est.bacon_decomposition(d, o.column, unit="unit", time="time", cohort="cohort", truth=o.truth)
+                bacon_parts.append(b.drop(columns="outcome").assign(**tag))
+            except (ValueError, np.linalg.LinAlgError):
+                pass
+            try:
+                h = est.honest_did(d, o.column, unit="unit", time="time", cohort="cohort", control="notyet",
+                                   leads=le, lags=la, truth=o.truth, alpha=alpha)
+                honest_parts.append(h.drop(columns="outcome").assign(**tag))
+            except (ValueError, np.linalg.LinAlgError):
+                pass
+
+    def frame(parts, columns):
+        lead = ["replicate", "outcome", "source", "unit"]
+        if not parts:
+            return pd.DataFrame(columns=lead + [c for c in columns if c != "outcome"])
+        out = pd.concat(parts, ignore_index=True)
+        return out[lead + [c for c in out.columns if c not in lead]]
+
+    return frame(bacon_parts, est.BACON_COLUMNS), frame(honest_parts, est.HONEST_COLUMNS)
+
+
 def summarise_effects(effects: pd.DataFrame) -> pd.DataFrame:
     """Across replicates: mean estimate and truth, bias, RMSE, CI coverage of the truth."""
     if effects.empty:

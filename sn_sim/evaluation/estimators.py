@@ -24,13 +24,20 @@ so ``estimate - true_effect`` is the estimator's error.
 
 Which library does what (see docs/evaluation.md):
 
-- ``twfe_did``, ``event_study(method="twfe")``, ``matched_did``: pyfixest ``feols`` (OLS with
-  absorbed fixed effects, CRV1 cluster-robust covariance).
+- ``twfe_did``, ``event_study(method="twfe")``, ``matched_did``, ``stage_effects``,
+  ``dose_response``: pyfixest ``feols`` (OLS with absorbed fixed effects, CRV1 cluster-robust
+  covariance).
 - ``did2s``, ``event_study(method="did2s")``: pyfixest ``did2s`` (Gardner 2022 two-stage DiD,
   robust to effects that vary by cohort and time; GMM-corrected clustered covariance).
-- ``callaway_santanna``: group-time ATT(g, t) of Callaway & Sant'Anna (2021) without covariates
-  (no installed Python package implements it), as differences of means with influence-function
-  standard errors, in numpy/pandas.
+- ``callaway_santanna`` / ``group_time_att`` (Callaway & Sant'Anna 2021), ``sun_abraham``
+  (Sun & Abraham 2021), ``imputation`` (Borusyak, Jaravel & Spiess 2024),
+  ``bacon_decomposition`` (Goodman-Bacon 2021) and ``honest_did`` (Rambachan & Roth 2023):
+  the diff-diff package. The project's earlier hand-written Callaway & Sant'Anna left the
+  influence of the aggregation weights out of its standard errors (about 10 % too small on the
+  overall ATT) and was replaced by diff-diff's, whose estimates and standard errors match R
+  ``did``, ``csdid`` and ``differences``.
+
+``ESTIMATOR_NAMES`` maps every estimator code to a short full name for tables and figures.
 """
 
 from __future__ import annotations
@@ -312,150 +319,390 @@ def event_study(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: s
     return out.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
-# --- Callaway & Sant'Anna (2021) ----------------------------------------------------------------
+# --- heterogeneity-robust estimators from diff-diff -----------------------------------------------
+#
+# Callaway & Sant'Anna, Sun & Abraham, the imputation estimator of Borusyak, Jaravel & Spiess,
+# the Goodman-Bacon decomposition and the HonestDiD sensitivity bounds are those of the diff-diff
+# package (MIT; numpy, pandas and scipy only). The panel is handed over recoded by ``_prepare``
+# (period positions 1..T, first treated position, 0 = never treated within the window), so the
+# conventions on gaps, always-treated units and cohorts after the window are the same for every
+# estimator. Point estimates and standard errors are the library's; intervals use the common
+# Student-t (clusters - 1) rule of ``_row`` (diff-diff's own clustered intervals use the same).
 
 
-def group_time_att(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
-                   cohort: str = "cohort", control: str = "notyet", cluster: str | None = None,
-                   truth: str | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Callaway & Sant'Anna (2021) group-time average treatment effects ATT(g, t).
+def _diff_diff():
+    require_extra("evaluation", "diff_diff", what="Callaway-Sant'Anna, Sun-Abraham, imputation, Bacon and HonestDiD")
+    import diff_diff
 
-    For cohort g and period t, with the universal base period b = g - 1::
+    return diff_diff
 
-        ATT(g, t) = mean_{G=g}(Y_t - Y_b) - mean_{C}(Y_t - Y_b)
 
-    where the comparison group C is the never-treated (``control="never"``) or the never- and
-    not-yet-treated units, G > max(t, b) (``control="notyet"``). Unconditional parallel trends
-    (no covariates), no anticipation. Units must be observed in both t and b to enter a cell
-    (an unbalanced panel uses the units it has).
-
-    Returns ``(cells, psi, clusters)``: one row per cell (g, t, event_time, att, n_treated,
-    n_control, true_effect), the per-unit influence contributions ``psi`` (cells x units, such
-    that ``att - ATT = sum_i psi[:, i]`` to first order) and the cluster code of every unit.
-    """
-    if control not in ("notyet", "never"):
-        raise ValueError(f"callaway_santanna: control must be 'notyet' or 'never' (got {control!r})")
-    p = _prepare(data, outcome, unit, time, cohort, cluster, truth)
+def _dd_panel(p: Prepared) -> pd.DataFrame:
+    """The prepared panel in diff-diff's layout: ``time`` = period position + 1 and
+    ``first_treat`` = cohort position + 1, 0 for never treated (diff-diff's sentinel)."""
     df = p.df
-    n_u, T = int(df["u"].max()) + 1 if len(df) else 0, len(p.times)
-    Y = np.full((n_u, T), np.nan)
-    Y[df["u"], df["t"]] = df["y"]
-    TAU = np.full((n_u, T), np.nan)
-    TAU[df["u"], df["t"]] = df["tau"]
-    G = np.full(n_u, -2, dtype=np.int64)  # -2: unit dropped (always treated)
-    G[df["u"]] = df["g"]
-    clusters = np.zeros(n_u, dtype=np.int64)
-    clusters[df["u"]] = df["cl"]
-    never = G == -1
-    rows, psis = [], []
-    for g in sorted(set(G[G > 0].tolist())):
-        b = g - 1
-        treated_g = G == g
-        for t in range(T):
-            if t == b:
-                continue
-            if control == "never":
-                ctrl = never.copy()
-            else:
-                ctrl = never | ((G > max(t, b)) & (G != g))
-            obs = ~np.isnan(Y[:, t]) & ~np.isnan(Y[:, b])
-            tr, co = treated_g & obs, ctrl & obs
-            nt, nc = int(tr.sum()), int(co.sum())
-            if nt == 0 or nc == 0:
-                continue
-            dy = Y[:, t] - Y[:, b]
-            mt, mc = dy[tr].mean(), dy[co].mean()
-            # Per-group small-sample factor sqrt(n / (n - 1)): the squared contributions then sum
-            # to the unbiased two-sample variance s_T^2 / n_T + s_C^2 / n_C.
-            psi = np.zeros(n_u)
-            psi[tr] = (dy[tr] - mt) / nt * np.sqrt(nt / max(nt - 1, 1))
-            psi[co] = -(dy[co] - mc) / nc * np.sqrt(nc / max(nc - 1, 1))
-            tau_t = TAU[tr, t]
-            rows.append({"g": g, "t": t, "event_time": t - g, "att": mt - mc, "n_treated": nt, "n_control": nc,
-                         "true_effect": _mean_or_nan(tau_t),
-                         "cohort": p.times[g], "time": p.times[t]})
-            psis.append(psi)
-    cells = pd.DataFrame(rows, columns=["g", "t", "event_time", "att", "n_treated", "n_control", "true_effect",
-                                        "cohort", "time"])
-    psi = np.array(psis) if psis else np.zeros((0, n_u))
-    return cells, psi, clusters
+    return pd.DataFrame({
+        "unit": df["u"].to_numpy(), "time": df["t"].to_numpy() + 1,
+        "first_treat": np.where(df["g"] >= 0, df["g"].to_numpy() + 1, 0),
+        "y": df["y"].to_numpy(), "cl": df["cl"].to_numpy(), "tau": df["tau"].to_numpy(),
+    })
 
 
-def _aggregate(weights: np.ndarray, cells: pd.DataFrame, psi: np.ndarray, clusters: np.ndarray) -> tuple[float, float, float]:
-    """Fixed-weight average of cells; clustered influence-function SE (CRV1-like G/(G-1))."""
-    w = weights / weights.sum()
-    est = float(w @ cells["att"].to_numpy())
-    inf = w @ psi  # per unit
-    used = np.abs(inf) > 0
-    by_cluster = np.bincount(clusters[used], weights=inf[used])
-    n_cl = np.unique(clusters[used]).size
-    # The cells already carry the per-unit small-sample factor; clusters coarser than units
-    # get the CRV1 factor G / (G - 1) on top.
-    factor = n_cl / max(n_cl - 1, 1) if n_cl < used.sum() else 1.0
-    var = factor * float(np.sum(by_cluster ** 2))
-    true = cells["true_effect"].to_numpy()
-    true_est = float(w @ true) if np.isfinite(true).all() else np.nan
-    return est, float(np.sqrt(var)), true_est
+def _dd_fit(name: str, estimator, panel: pd.DataFrame):
+    """Fit a diff-diff estimator; its data errors become ValueError (``estimate_all`` skips
+    an estimator that cannot run on a design) and its warnings are silenced."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return estimator.fit(panel, outcome="y", unit="unit", time="time", first_treat="first_treat")
+    except (ValueError, KeyError, IndexError, ZeroDivisionError, np.linalg.LinAlgError) as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+
+
+def _cell_truth(panel: pd.DataFrame) -> pd.Series:
+    """Mean true effect of each treated cohort in each period, indexed by (first_treat, time)."""
+    treated = panel[panel["first_treat"] > 0]
+    return treated.groupby(["first_treat", "time"])["tau"].mean()
+
+
+def _weighted(values, weights) -> float:
+    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    if not v.size or not np.isfinite(v).all() or w.sum() <= 0:
+        return np.nan
+    return float(v @ w / w.sum())
+
+
+def _label(p: Prepared, position: float):
+    """The original period label of a diff-diff period (position + 1)."""
+    return p.times[int(position) - 1]
 
 
 def callaway_santanna(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
                       cohort: str = "cohort", control: str = "notyet", aggregation: str = "simple",
                       leads: int | None = None, lags: int | None = None, cluster: str | None = None,
                       truth: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
-    """Callaway & Sant'Anna (2021) ATT(g, t), aggregated.
+    """Callaway & Sant'Anna (2021) group-time effects ATT(g, t), aggregated (diff-diff
+    ``CallawaySantAnna``, outcome regression without covariates, universal base period).
 
-    aggregation="simple": the average of post-treatment cells (t >= g) weighted by cohort size,
-    i.e. every treated unit-period counts once (the overall ATT). "dynamic": one row per event
-    time e (cells with t - g = e, weighted by cohort size), leads included. "group": one row
-    per cohort (its post-treatment cells averaged) plus the size-weighted overall average.
-    "none": every ATT(g, t) cell.
+    For cohort g and period t with base period b = g - 1 (the last period before adoption)::
 
-    Standard errors: the cells' influence functions are combined with the aggregation weights
-    and summed within clusters (neighbourhoods), so the dependence between cells that share
-    units is accounted for; weights are treated as fixed (inference conditional on the cohort
-    sizes). Intervals are pointwise. See :func:`group_time_att` for the assumptions.
+        ATT(g, t) = mean_{G=g}(Y_t - Y_b) - mean_{C}(Y_t - Y_b)
+
+    with C the never-treated (``control="never"``) or the never- and not-yet-treated units,
+    G > max(t, b) (``control="notyet"``). Unconditional parallel trends, no anticipation.
+
+    aggregation="simple": post-treatment cells (t >= g) weighted by cohort size, i.e. every
+    treated unit-period with a comparison group counts once (the overall ATT). "dynamic": one
+    row per event time e in -leads..lags (cells with t - g = e weighted by cohort size; e = -1
+    is the reference, estimate 0 and no SE, like the TWFE event study). "group": one row per
+    cohort (its post-treatment cells averaged) plus the overall ATT. "none": every cell.
+
+    Standard errors: diff-diff's influence-function standard errors, which include the
+    influence of the estimated aggregation weights (as R ``did``), clustered (CR1) by
+    ``cluster`` (default the unit: R ``did``'s analytical SE times sqrt(G / (G - 1))).
+    Intervals are pointwise.
     """
+    if control not in ("notyet", "never"):
+        raise ValueError(f"callaway_santanna: control must be 'notyet' or 'never' (got {control!r})")
     if aggregation not in ("simple", "dynamic", "group", "none"):
         raise ValueError(f"callaway_santanna: unknown aggregation {aggregation!r}")
-    cells, psi, clusters = group_time_att(data, outcome, unit=unit, time=time, cohort=cohort, control=control,
-                                          cluster=cluster, truth=truth)
     name = f"cs_{control}"
-    used_units = np.flatnonzero(np.abs(psi).sum(axis=0) > 0) if len(cells) else np.array([], dtype=int)
-    n_units = int(used_units.size)
-    n_cl = int(np.unique(clusters[used_units]).size) if n_units else 0
-    n_obs = int((cells["n_treated"] + cells["n_control"]).sum()) if len(cells) else 0
-    if cells.empty or not (cells["event_time"] >= 0).any():
+    p = _prepare(data, outcome, unit, time, cohort, cluster, truth)
+    panel = _dd_panel(p)
+    if not (panel["first_treat"] > 0).any():
+        raise ValueError(f"{name}: no estimable post-treatment ATT(g, t) cell: no treated unit (outcome {outcome!r})")
+    if control == "never" and not (panel["first_treat"] == 0).any():
+        raise ValueError(f"{name}: no estimable post-treatment ATT(g, t) cell: no never-treated unit "
+                         f"(outcome {outcome!r})")
+    dd = _diff_diff()
+    fit = _dd_fit(name, dd.CallawaySantAnna(
+        control_group="never_treated" if control == "never" else "not_yet_treated", estimation_method="reg",
+        base_period="universal", cluster="cl", alpha=alpha), panel)
+    cells = group_time_cells(fit, panel, p)
+    post = cells[cells["event_time"] >= 0]
+    if post.empty or not np.isfinite(fit.overall_att):
         raise ValueError(f"{name}: no estimable post-treatment ATT(g, t) cell (outcome {outcome!r})")
-
-    def row(term, weights, mask, event_time=np.nan):
-        est, se, true = _aggregate(weights[mask], cells[mask], psi[mask], clusters)
-        return _row(name, outcome, term, est, se, n_obs=n_obs, n_units=n_units, n_clusters=n_cl, alpha=alpha,
-                    event_time=event_time, true_effect=true)
-
-    size = cells["n_treated"].to_numpy().astype(float)
-    post = (cells["event_time"] >= 0).to_numpy()
+    n_cl = int(fit.n_clusters or panel["cl"].nunique())
+    kw = dict(n_obs=len(panel), n_units=panel["unit"].nunique(), n_clusters=n_cl, alpha=alpha)
     rows = []
+    overall = _row(name, outcome, "ATT", fit.overall_att, fit.overall_se,
+                   true_effect=_weighted(post["true_effect"], post["n_treated"]), **kw)
     if aggregation == "simple":
-        rows.append(row("ATT", size, post))
+        rows.append(overall)
     elif aggregation == "dynamic":
-        e = cells["event_time"].to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            es = fit.aggregate("event_study").to_dataframe()
         lo = -np.inf if leads is None else -leads
         hi = np.inf if lags is None else lags
-        for k in sorted(set(e.tolist())):
-            if lo <= k <= hi:
-                rows.append(row(f"e={k}", size, e == k, event_time=k))
+        for x in es.itertuples(index=False):
+            e = float(x.event_time)
+            if not lo <= e <= hi:
+                continue
+            at = cells[cells["event_time"] == e]
+            true = 0.0 if x.is_reference and truth else _weighted(at["true_effect"], at["n_treated"])
+            rows.append(_row(name, outcome, f"e={int(e)}", x.att, x.se, event_time=e, true_effect=true, **kw))
     elif aggregation == "group":
-        for g in sorted(cells["g"].unique()):
-            mask = post & (cells["g"] == g).to_numpy()
-            if mask.any():
-                rows.append(row(f"cohort={cells.loc[mask, 'cohort'].iloc[0]}", size, mask))
-        rows.append(row("ATT", size, post))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grp = fit.aggregate("group").to_dataframe()
+        for x in grp.itertuples(index=False):
+            at = post[post["first_treat"] == x.label]
+            rows.append(_row(name, outcome, f"cohort={_label(p, x.label)}", x.att, x.se,
+                             true_effect=_weighted(at["true_effect"], np.ones(len(at))), **kw))
+        rows.append(overall)
     else:
-        for i, c in cells.iterrows():
-            mask = np.zeros(len(cells), dtype=bool)
-            mask[i] = True
-            rows.append(row(f"g={c['cohort']},t={c['time']}", size, mask, event_time=c["event_time"]))
+        for c in cells.itertuples(index=False):
+            rows.append(_row(name, outcome, f"g={c.cohort},t={c.time}", c.att, c.se, event_time=c.event_time,
+                             true_effect=c.true_effect, **kw))
     return _frame(rows)
+
+
+def group_time_cells(fit, panel: pd.DataFrame, p: Prepared) -> pd.DataFrame:
+    """The estimated ATT(g, t) cells of a diff-diff Callaway-Sant'Anna fit on ``_dd_panel(p)``:
+    first_treat, t (diff-diff positions), event_time, att, se, n_treated, n_control, true_effect
+    (mean true effect of the cohort in t), and the original labels cohort, time."""
+    tau = _cell_truth(panel)
+    rows = []
+    for (g, t), c in fit.group_time_effects.items():
+        if not np.isfinite(c.get("effect", np.nan)):
+            continue
+        rows.append({"first_treat": g, "t": t, "event_time": float(t - g), "att": float(c["effect"]),
+                     "se": float(c["se"]), "n_treated": int(c["n_treated"]), "n_control": int(c["n_control"]),
+                     "true_effect": float(tau.get((g, t), np.nan)), "cohort": _label(p, g), "time": _label(p, t)})
+    cells = pd.DataFrame(rows, columns=["first_treat", "t", "event_time", "att", "se", "n_treated", "n_control",
+                                        "true_effect", "cohort", "time"])
+    return cells.sort_values(["first_treat", "t"], kind="stable").reset_index(drop=True)
+
+
+def group_time_att(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
+                   cohort: str = "cohort", control: str = "notyet", cluster: str | None = None,
+                   truth: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Callaway & Sant'Anna group-time effects ATT(g, t), one row per estimated cell, in the
+    common result format (``term`` "g=<cohort>,t=<period>", ``event_time`` t - g); the same as
+    ``callaway_santanna(..., aggregation="none")``."""
+    return callaway_santanna(data, outcome, unit=unit, time=time, cohort=cohort, control=control,
+                             aggregation="none", cluster=cluster, truth=truth, alpha=alpha)
+
+
+def _last_cohort_as_control(panel: pd.DataFrame) -> pd.DataFrame:
+    """Without never-treated units, Sun & Abraham use the last-treated cohort as the control:
+    keep the periods before it adopts and count it as never treated there."""
+    last = panel["first_treat"].max()
+    out = panel[panel["time"] < last].copy()
+    out.loc[out["first_treat"] == last, "first_treat"] = 0
+    return out
+
+
+def sun_abraham(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
+                cohort: str = "cohort", aggregation: str = "simple", leads: int | None = None,
+                lags: int | None = None, cluster: str | None = None, truth: str | None = None,
+                alpha: float = 0.05) -> pd.DataFrame:
+    """Sun & Abraham (2021) interaction-weighted estimator (diff-diff ``SunAbraham``).
+
+    A saturated TWFE regression with cohort x event-time interactions (reference e = -1) and
+    never-treated controls gives each cohort's effect e periods after adoption, CATT(g, e); the
+    event-time effect is their average weighted by cohort shares at e, so no already-treated unit
+    serves as a control. Without never-treated units the last-treated cohort is the control and
+    the periods from its adoption on are dropped. Parallel trends, no anticipation.
+
+    aggregation="simple": one row "ATT", the post-treatment event-time effects weighted by their
+    treated unit-periods (every estimated treated unit-period counts once). "dynamic": one row
+    per event time in -leads..lags (e = -1 the reference, estimate 0). Cluster-robust (CR1)
+    standard errors by ``cluster`` (default the unit).
+    """
+    if aggregation not in ("simple", "dynamic"):
+        raise ValueError(f"sun_abraham: unknown aggregation {aggregation!r} (simple or dynamic)")
+    name = "sun_abraham"
+    p = _prepare(data, outcome, unit, time, cohort, cluster, truth)
+    panel = _dd_panel(p)
+    if not (panel["first_treat"] == 0).any():
+        panel = _last_cohort_as_control(panel)
+    if not (panel["first_treat"] > 0).any() or not (panel["first_treat"] == 0).any():
+        raise ValueError(f"{name}: needs a treated cohort and a never-treated or later-treated control cohort "
+                         f"(outcome {outcome!r})")
+    dd = _diff_diff()
+    fit = _dd_fit(name, dd.SunAbraham(control_group="never_treated", cluster="cl", alpha=alpha), panel)
+    treated = panel[panel["first_treat"] > 0]
+    e_obs = treated["time"] - treated["first_treat"]
+    effects = {float(e): v for e, v in fit.event_study_effects.items() if np.isfinite(v["effect"])}
+    kw = dict(n_obs=len(panel), n_units=panel["unit"].nunique(), n_clusters=int(panel["cl"].nunique()), alpha=alpha)
+    if aggregation == "simple":
+        used = e_obs.isin([e for e in effects if e >= 0])
+        if not used.any() or not np.isfinite(fit.overall_att):
+            raise ValueError(f"{name}: no estimable post-treatment effect (outcome {outcome!r})")
+        return _frame([_row(name, outcome, "ATT", fit.overall_att, fit.overall_se,
+                            true_effect=_mean_or_nan(treated.loc[used, "tau"]), **kw)])
+    lo = -np.inf if leads is None else -leads
+    hi = np.inf if lags is None else lags
+    rows = []
+    for e in sorted(set(effects) | ({-1.0} if (e_obs == -1).any() else set())):
+        if not lo <= e <= hi:
+            continue
+        est, se = (effects[e]["effect"], effects[e]["se"]) if e in effects else (0.0, np.nan)
+        # the interaction weights are the cohorts' shares of the unit-periods at e
+        rows.append(_row(name, outcome, f"e={int(e)}", est, se, event_time=e,
+                         true_effect=_mean_or_nan(treated.loc[e_obs == e, "tau"]), **kw))
+    return _frame(rows)
+
+
+def imputation(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
+               cohort: str = "cohort", cluster: str | None = None, truth: str | None = None,
+               alpha: float = 0.05) -> pd.DataFrame:
+    """Borusyak, Jaravel & Spiess (2024) imputation estimator (diff-diff ``ImputationDiD``).
+
+    Unit and period effects are fitted by OLS on the untreated unit-periods (never-treated and
+    not-yet-treated), the untreated outcome of every treated unit-period is imputed from them,
+    and the ATT is the mean of the imputed effects: every treated unit-period counts once. The
+    point estimate equals Gardner's two-stage DiD (``did2s``); the standard error is BJS's
+    conservative clustered variance (Theorem 3). Parallel trends, no anticipation; robust to
+    effects that vary by cohort and time.
+    """
+    name = "imputation"
+    p = _prepare(data, outcome, unit, time, cohort, cluster, truth)
+    _check_design(p, name)
+    panel = _dd_panel(p)
+    dd = _diff_diff()
+    fit = _dd_fit(name, dd.ImputationDiD(cluster="cl", alpha=alpha), panel)
+    if not np.isfinite(fit.overall_att):
+        raise ValueError(f"{name}: no treated unit-period could be imputed (outcome {outcome!r})")
+    # The library's aggregation weights of the treated unit-periods give the estimand's truth.
+    te = fit.treatment_effects[["unit", "time", "tau_hat", "weight"]]
+    te = te[np.isfinite(te["tau_hat"]) & (te["weight"] > 0)].merge(panel[["unit", "time", "tau"]], on=["unit", "time"])
+    true = _weighted(te["tau"], te["weight"]) if truth else np.nan
+    return _frame([_row(name, outcome, "ATT", fit.overall_att, fit.overall_se, n_obs=len(panel),
+                        n_units=panel["unit"].nunique(), n_clusters=int(fit.n_clusters or panel["cl"].nunique()),
+                        alpha=alpha, true_effect=true)])
+
+
+BACON_COLUMNS = ["outcome", "treated_cohort", "control_cohort", "comparison_type", "estimate", "weight",
+                 "n_treated", "n_control", "period_start", "period_end", "true_effect", "twfe_estimate",
+                 "decomposition_error", "n_units"]
+
+
+def bacon_decomposition(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
+                        cohort: str = "cohort", truth: str | None = None) -> pd.DataFrame:
+    """Goodman-Bacon (2021) decomposition of the static TWFE coefficient (diff-diff
+    ``BaconDecomposition``, exact weights): every 2 x 2 DiD between timing groups, its estimate
+    and its weight in TWFE (the weights sum to one and the weighted estimates to TWFE).
+
+    comparison_type "treated_vs_never" and "earlier_vs_later" use untreated units as
+    controls; "later_vs_earlier" uses already-treated units as controls (the "forbidden"
+    comparisons): where effects grow with time since adoption their estimates are biased
+    downwards, which is why TWFE is. ``true_effect`` is the mean true effect of the treated
+    group over its treated periods inside the comparison's window, so ``estimate - true_effect``
+    shows each comparison's bias. The decomposition needs a balanced panel: units missing a
+    period are left out (``n_units`` says how many remain), and never-treated controls are
+    labelled "never".
+    """
+    p = _prepare(data, outcome, unit, time, cohort, None, truth)
+    _check_design(p, "bacon")
+    panel = _dd_panel(p)
+    counts = panel.groupby("unit")["time"].transform("size")
+    panel = panel[counts == len(p.times)]
+    if panel.empty or not (panel["first_treat"] > 0).any():
+        raise ValueError(f"bacon: no balanced treated unit (outcome {outcome!r})")
+    dd = _diff_diff()
+    res = _dd_fit("bacon", dd.BaconDecomposition(weights="exact"), panel)
+    rows = []
+    treated = panel[panel["first_treat"] > 0]
+    for c in res.comparisons:
+        start, end = float(c.time_window[0]), float(c.time_window[1])
+        g = float(c.treated_group)
+        cell = treated[(treated["first_treat"] == g) & (treated["time"] >= max(g, start)) & (treated["time"] <= end)]
+        rows.append({
+            "outcome": outcome, "treated_cohort": _label(p, g),
+            "control_cohort": "never" if c.control_group == "never_treated" else _label(p, c.control_group),
+            "comparison_type": c.comparison_type, "estimate": float(c.estimate), "weight": float(c.weight),
+            "n_treated": int(c.n_treated), "n_control": int(c.n_control),
+            "period_start": _label(p, start), "period_end": _label(p, end),
+            "true_effect": _mean_or_nan(cell["tau"]), "twfe_estimate": float(res.twfe_estimate),
+            "decomposition_error": float(res.decomposition_error), "n_units": int(panel["unit"].nunique()),
+        })
+    return pd.DataFrame(rows, columns=BACON_COLUMNS)
+
+
+HONEST_COLUMNS = ["estimator", "outcome", "method", "M", "target", "estimate", "se", "lb", "ub", "ci_low",
+                  "ci_high", "true_effect", "breakdown_M", "n_pre", "n_post"]
+
+
+def _window_event_study(es, lo: float, hi: float):
+    """The event-study container restricted to event times lo..hi (its covariance too)."""
+    import dataclasses
+
+    keep = (es.event_time >= lo) & (es.event_time <= hi)
+    changes = {f: np.asarray(getattr(es, f))[keep] for f in
+               ("event_time", "att", "se", "t_stat", "p_value", "conf_int_lower", "conf_int_upper", "is_reference", "n")}
+    for f in ("cband_lower", "cband_upper"):
+        if getattr(es, f) is not None:
+            changes[f] = np.asarray(getattr(es, f))[keep]
+    if np.ndim(es.df) == 1:
+        changes["df"] = np.asarray(es.df)[keep]
+    if es.vcov is not None and es.vcov_index is not None:
+        idx = np.asarray(es.vcov_index, dtype=float)
+        k = (idx >= lo) & (idx <= hi)
+        changes["vcov"] = np.asarray(es.vcov)[np.ix_(k, k)]
+        changes["vcov_index"] = np.asarray(es.vcov_index)[k]
+    if getattr(es, "post_periods", None) is not None:
+        changes["post_periods"] = tuple(e for e in es.post_periods if lo <= e <= hi)
+    return dataclasses.replace(es, **changes)
+
+
+def honest_did(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
+               cohort: str = "cohort", control: str = "notyet", M=(0.0, 0.5, 1.0, 1.5, 2.0),
+               method: str = "relative_magnitude", leads: int | None = None, lags: int | None = None,
+               cluster: str | None = None, truth: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Rambachan & Roth (2023) sensitivity of the Callaway-Sant'Anna event study to violations of
+    parallel trends (diff-diff ``HonestDiD``), one row per M.
+
+    Target: the average of the post-treatment event-time effects e = 0..lags (equal weights).
+    method="relative_magnitude": after adoption, the change in the trend violation from one
+    period to the next is at most M times the largest such change before adoption (estimated
+    from the leads -leads..-1); M = 0 is exact parallel trends after adoption, M = 1 allows
+    violations as large as the worst pre-period one. "smoothness": the slope of the violation
+    changes by at most M per period. ``lb``/``ub`` bound the identified set, ``ci_low``/``ci_high``
+    are the robust 1 - alpha confidence interval; ``breakdown_M`` is the smallest M of the grid
+    whose interval includes zero (NaN if none). ``true_effect``: the target's true value.
+    """
+    if method not in ("relative_magnitude", "smoothness"):
+        raise ValueError(f"honest_did: method must be 'relative_magnitude' or 'smoothness' (got {method!r})")
+    if control not in ("notyet", "never"):
+        raise ValueError(f"honest_did: control must be 'notyet' or 'never' (got {control!r})")
+    name = f"cs_{control}"
+    p = _prepare(data, outcome, unit, time, cohort, cluster, truth)
+    panel = _dd_panel(p)
+    if control == "never" and not (panel["first_treat"] == 0).any():
+        raise ValueError(f"honest_did: no never-treated unit (outcome {outcome!r})")
+    dd = _diff_diff()
+    fit = _dd_fit(name, dd.CallawaySantAnna(
+        control_group="never_treated" if control == "never" else "not_yet_treated", estimation_method="reg",
+        base_period="universal", cluster="cl", alpha=alpha), panel)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            es = fit.aggregate("event_study")
+            es = _window_event_study(es, -np.inf if leads is None else -leads, np.inf if lags is None else lags)
+            honest = dd.HonestDiD(method=method, alpha=alpha)
+            grid = [float(m) for m in M]
+            sens = honest.sensitivity_analysis(es, M_grid=grid)
+            first = honest.fit(es, M=grid[0])
+    except (ValueError, TypeError, KeyError, IndexError, np.linalg.LinAlgError) as exc:
+        raise ValueError(f"honest_did: {exc}") from exc
+    post = [float(e) for e in (first.post_periods_used or [])]
+    cells = group_time_cells(fit, panel, p)
+    per_e = [_weighted(c["true_effect"], c["n_treated"]) for e in post
+             for c in [cells[cells["event_time"] == e]]]
+    true = float(np.mean(per_e)) if per_e and np.isfinite(per_e).all() else np.nan
+    breakdown = sens.breakdown_M if sens.breakdown_M is not None else np.nan
+    target = f"mean of event-time effects e={int(min(post))}..{int(max(post))}" if post else ""
+    rows = []
+    for m, (lb, ub), (cl_, ch) in zip(sens.M_values, sens.bounds, sens.robust_cis):
+        rows.append({"estimator": name, "outcome": outcome, "method": method, "M": float(m), "target": target,
+                     "estimate": float(first.original_estimate), "se": float(first.original_se),
+                     "lb": float(lb), "ub": float(ub), "ci_low": float(cl_), "ci_high": float(ch),
+                     "true_effect": true, "breakdown_M": float(breakdown),
+                     "n_pre": len(first.pre_periods_used or []), "n_post": len(post)})
+    return pd.DataFrame(rows, columns=HONEST_COLUMNS)
 
 
 # --- matched control neighbourhoods -------------------------------------------------------------
@@ -549,7 +796,37 @@ def matched_did(data: pd.DataFrame, outcome: str, matches: pd.DataFrame, *, unit
 
 # --- all of them --------------------------------------------------------------------------------
 
-ESTIMATORS = ("twfe", "did2s", "cs_notyet", "cs_never", "matched")
+ESTIMATORS = ("twfe", "did2s", "imputation", "cs_notyet", "cs_never", "sun_abraham", "matched")
+EVENT_STUDIES = ("event_study_twfe", "event_study_did2s", "event_study_cs", "event_study_sa")
+
+# Short full names for tables and figures, and the library that computes each estimator.
+ESTIMATOR_NAMES = {
+    "twfe": "Two-way fixed effects (TWFE)",
+    "did2s": "Two-stage DiD (Gardner)",
+    "imputation": "Imputation (Borusyak-Jaravel-Spiess)",
+    "cs_notyet": "Callaway-Sant'Anna (not-yet-treated)",
+    "cs_never": "Callaway-Sant'Anna (never-treated)",
+    "sun_abraham": "Sun-Abraham",
+    "matched": "Matched controls",
+    "event_study_twfe": "TWFE event study",
+    "event_study_did2s": "Two-stage DiD event study",
+    "event_study_cs": "Callaway-Sant'Anna event study",
+    "event_study_sa": "Sun-Abraham event study",
+    "stage_twfe": "Effects by stage, TWFE",
+    "stage_did2s": "Effects by stage, two-stage DiD",
+}
+ESTIMATOR_LIBRARY = {
+    "twfe": "pyfixest feols", "did2s": "pyfixest did2s", "imputation": "diff-diff ImputationDiD",
+    "cs_notyet": "diff-diff CallawaySantAnna", "cs_never": "diff-diff CallawaySantAnna",
+    "sun_abraham": "diff-diff SunAbraham", "matched": "pyfixest feols",
+    "event_study_twfe": "pyfixest feols", "event_study_did2s": "pyfixest did2s",
+    "event_study_cs": "diff-diff CallawaySantAnna", "event_study_sa": "diff-diff SunAbraham",
+}
+
+
+def estimator_name(code: str) -> str:
+    """The full name of an estimator code (the code itself if it has none)."""
+    return ESTIMATOR_NAMES.get(code, code)
 
 
 def estimate_all(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
@@ -558,9 +835,9 @@ def estimate_all(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: 
                  alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every overall ATT estimator and every event study on one outcome.
 
-    Returns ``(att, dynamic)``: one row per estimator (an estimator that cannot run on this
-    design is skipped and listed in ``att.attrs["skipped"]``), and the event-study rows of
-    TWFE, did2s and Callaway-Sant'Anna (not-yet-treated controls).
+    Returns ``(att, dynamic)``: one row per estimator of ``ESTIMATORS`` (an estimator that cannot
+    run on this design is skipped and listed in ``att.attrs["skipped"]``), and the event-study
+    rows of TWFE, did2s, Callaway-Sant'Anna (not-yet-treated controls) and Sun-Abraham.
     """
     kw = dict(unit=unit, time=time, cohort=cohort, truth=truth, alpha=alpha)
     att, dyn, skipped = [], [], {}
@@ -575,8 +852,10 @@ def estimate_all(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: 
     for name, fn, extra in (
         ("twfe", twfe_did, dict(cluster=cluster)),
         ("did2s", did2s, dict(cluster=cluster)),
+        ("imputation", imputation, dict(cluster=cluster)),
         ("cs_notyet", callaway_santanna, dict(cluster=cluster, control="notyet")),
         ("cs_never", callaway_santanna, dict(cluster=cluster, control="never")),
+        ("sun_abraham", sun_abraham, dict(cluster=cluster)),
     ):
         r = attempt(name, fn, data, outcome, **kw, **extra)
         if r is not None:
@@ -585,16 +864,16 @@ def estimate_all(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: 
         r = attempt("matched", matched_did, data, outcome, matches, **kw)
         if r is not None:
             att.append(r)
+    window = dict(cluster=cluster, leads=leads, lags=lags)
     for name, fn, extra in (
-        ("event_study_twfe", event_study, dict(cluster=cluster, method="twfe", leads=leads, lags=lags)),
-        ("event_study_did2s", event_study, dict(cluster=cluster, method="did2s", leads=leads, lags=lags)),
-        ("cs_notyet_dynamic", callaway_santanna, dict(cluster=cluster, control="notyet", aggregation="dynamic",
-                                                      leads=leads, lags=lags)),
+        ("event_study_twfe", event_study, dict(method="twfe", **window)),
+        ("event_study_did2s", event_study, dict(method="did2s", **window)),
+        ("event_study_cs", callaway_santanna, dict(control="notyet", aggregation="dynamic", **window)),
+        ("event_study_sa", sun_abraham, dict(aggregation="dynamic", **window)),
     ):
         r = attempt(name, fn, data, outcome, **kw, **extra)
         if r is not None:
-            if name == "cs_notyet_dynamic":
-                r["estimator"] = "event_study_cs"
+            r["estimator"] = name
             dyn.append(r)
     att_df = pd.concat(att, ignore_index=True) if att else _frame([])
     dyn_df = pd.concat(dyn, ignore_index=True) if dyn else _frame([])

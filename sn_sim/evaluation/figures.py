@@ -14,7 +14,8 @@ from sn_sim.evaluation import estimators as est
 from sn_sim.evaluation.measures import OUTCOMES
 
 _COLORS = {"event_study_twfe": "#d95f02", "event_study_did2s": "#1b9e77", "event_study_cs": "#7570b3",
-           "twfe": "#d95f02", "did2s": "#1b9e77", "cs_notyet": "#7570b3", "cs_never": "#e7298a", "matched": "#66a61e"}
+           "event_study_sa": "#e6ab02", "twfe": "#d95f02", "did2s": "#1b9e77", "imputation": "#a6761d",
+           "cs_notyet": "#7570b3", "cs_never": "#e7298a", "sun_abraham": "#e6ab02", "matched": "#66a61e"}
 
 
 def plot_event_study(dynamic: pd.DataFrame, path: Path, outcomes: list[str], period: str = "quarter") -> None:
@@ -32,13 +33,13 @@ def plot_event_study(dynamic: pd.DataFrame, path: Path, outcomes: list[str], per
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 4.2 * nrows), squeeze=False)
     for ax, name in zip(axes.flat, shown):
         d = dynamic[(dynamic["outcome"] == name) & (dynamic["replicate"] == dynamic["replicate"].min())]
-        methods = [m for m in ("event_study_twfe", "event_study_did2s", "event_study_cs") if m in set(d["estimator"])]
+        methods = [m for m in est.EVENT_STUDIES if m in set(d["estimator"])]
         for i, m in enumerate(methods):
             x = d[d["estimator"] == m].sort_values("event_time")
-            off = (i - (len(methods) - 1) / 2) * 0.12
+            off = (i - (len(methods) - 1) / 2) * 0.1
             err = np.vstack([x["estimate"] - x["ci_low"], x["ci_high"] - x["estimate"]])
             ax.errorbar(x["event_time"] + off, x["estimate"], yerr=np.nan_to_num(err), fmt="o", ms=3.5, capsize=2,
-                        color=_COLORS[m], label=m.replace("event_study_", "").replace("cs", "Callaway-Sant'Anna"))
+                        color=_COLORS.get(m, "C0"), label=est.estimator_name(m).replace(" event study", ""))
         truth = d[d["estimator"] == (methods[0] if methods else "")].sort_values("event_time")
         ax.plot(truth["event_time"], truth["true_effect"], "k-", lw=1.6, label="true effect (twin)")
         ax.axhline(0, color="grey", lw=0.8)
@@ -69,7 +70,7 @@ def plot_estimator_comparison(effects: pd.DataFrame, path: Path, outcomes: list[
     n = max(len(shown), 1)
     ncols = 3 if n > 2 else n
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.6 * nrows), squeeze=False)
     r0 = int(att["replicate"].min()) if not att.empty else 0
     for ax, name in zip(axes.flat, shown):
         d = att[att["outcome"] == name]
@@ -87,7 +88,7 @@ def plot_estimator_comparison(effects: pd.DataFrame, path: Path, outcomes: list[
         if len(d):
             ax.axvline(d.loc[d["replicate"] == r0, "true_att"].mean(), color="k", ls="--", lw=1)
         ax.axvline(0, color="grey", lw=0.6)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_yticks(range(len(names)), [est.estimator_name(e) for e in names], fontsize=7)
         ax.set_title(OUTCOMES[name].label, fontsize=9)
         ax.set_xlabel(OUTCOMES[name].unit, fontsize=8)
     for ax in list(axes.flat)[len(shown):]:

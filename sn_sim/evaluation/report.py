@@ -34,7 +34,9 @@ import pandas as pd
 
 from sn_sim.evaluation import EvaluationError
 from sn_sim.evaluation.data import admin_data, check_period, check_run_dir, load_evaluation_inputs, survey_data
-from sn_sim.evaluation.effects import cost_table, estimate_effects, spillover_table, stage_pillar_table, summarise_effects
+from sn_sim.evaluation import estimators as est
+from sn_sim.evaluation.effects import (cost_table, diagnostic_tables, estimate_effects, spillover_table,
+                                      stage_pillar_table, summarise_effects)
 from sn_sim.evaluation.figures import plot_estimator_comparison, plot_event_study
 from sn_sim.evaluation.measures import OUTCOMES, RENAMED
 from sn_sim.evaluation.twins import check_twin, run_twin, scenario_of, true_effects
@@ -61,6 +63,8 @@ class Evaluation:
     metadata: dict
     twin: Results | None = field(repr=False, default=None)
     out: Path | None = None
+    bacon: pd.DataFrame = field(default_factory=pd.DataFrame)
+    honest_did: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --- markdown -----------------------------------------------------------------------------------
@@ -88,7 +92,7 @@ def effects_markdown(summary: pd.DataFrame, meta: dict) -> str:
     ]
     if not summary.empty:
         for x in summary[summary["term"] == "ATT"].itertuples(index=False):
-            lines.append(f"| {x.outcome} ({x.unit}) | {x.source} | {x.estimator} | {_fmt(x.estimate)} | "
+            lines.append(f"| {x.outcome} ({x.unit}) | {x.source} | `{x.estimator}` | {_fmt(x.estimate)} | "
                          f"[{_fmt(x.ci_low)}, {_fmt(x.ci_high)}] | {_fmt(x.true_effect)} | {_fmt(x.true_att)} | "
                          f"{_fmt(x.bias)} | {_fmt(x.rmse)} | {_fmt(x.coverage, 2)} |")
     skipped = meta.get("skipped") or {}
@@ -97,10 +101,12 @@ def effects_markdown(summary: pd.DataFrame, meta: dict) -> str:
         for key, why in skipped.items():
             for name, reason in why.items():
                 lines.append(f"- replicate/outcome {key}: {name}: {reason}")
-    lines += ["", "Estimators: twfe (two-way fixed effects, pyfixest feols); did2s (Gardner two-stage DiD, pyfixest "
-              "did2s); cs_notyet / cs_never (Callaway & Sant'Anna group-time ATT with not-yet-treated / never-treated "
-              "controls, simple aggregation); matched (stacked DiD against the Ministry's matched control "
-              "neighbourhoods, pyfixest feols).", ""]
+    lines += ["", "Estimators (docs/evaluation.md):", ""]
+    for code in est.ESTIMATORS:
+        lines.append(f"- `{code}`: {est.estimator_name(code)}; {est.ESTIMATOR_LIBRARY[code]}")
+    lines += ["", "`bacon.csv`: Goodman-Bacon decomposition of TWFE into its 2 x 2 comparisons (weight, estimate, true "
+              "effect; `later_vs_earlier` uses already-treated units as controls). `honest_did.csv`: HonestDiD bounds "
+              "(Rambachan-Roth relative magnitudes, M = 0 ... 2) on the Callaway-Sant'Anna event study.", ""]
     return "\n".join(lines)
 
 
@@ -193,6 +199,8 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
         spill = spillover_table(results, twin, admin, period)
         stage_pillar = stage_pillar_table(weekly, admin, outcomes, alpha)
         costs = cost_table(weekly, effects)
+        bacon, honest = diagnostic_tables(admin, survey, results.neighbourhoods, outcomes, period, leads=leads,
+                                          lags=lags, alpha=alpha)
 
     scenario = scenario_of(results)
     meta = {
@@ -207,7 +215,7 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
     }
     ev = Evaluation(effects=effects, effects_summary=summary, event_study=dynamic, spillovers=spill,
                     by_stage_pillar=stage_pillar, cost_effectiveness=costs, survey=survey, true_effects=weekly,
-                    metadata=meta, twin=twin, out=None)
+                    metadata=meta, twin=twin, out=None, bacon=bacon, honest_did=honest)
     if out is not None:
         ev.out = write_evaluation(ev, out, force=force, save_twin=twin_source in ("computed", "previous evaluation"),
                                   plots=plots)
@@ -238,7 +246,7 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
         tables = {"effects.csv": ev.effects, "effects_summary.csv": ev.effects_summary,
                   "event_study.csv": ev.event_study, "spillovers.csv": ev.spillovers,
                   "by_stage_pillar.csv": ev.by_stage_pillar, "cost_effectiveness.csv": ev.cost_effectiveness,
-                  "survey.csv": ev.survey}
+                  "survey.csv": ev.survey, "bacon.csv": ev.bacon, "honest_did.csv": ev.honest_did}
         for name, table in tables.items():
             table.to_csv(tmp / name, index=False)
         (tmp / "effects.md").write_text(effects_markdown(ev.effects_summary, ev.metadata))

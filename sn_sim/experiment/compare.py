@@ -13,9 +13,13 @@ displacement and diffusion included -- and ``treated`` -- the neighbourhoods the
 scenario treats, in both the scenario and the base (the same neighbourhoods of the same
 replicate, so the contrast is paired). Outcomes: :data:`OUTCOMES`.
 
-Cost per offence averted = extra total cost / offences averted in the post period, as a ratio
-of means across replicates with a Fieller 95% interval (NaN when offences are not averted on
-average, or when the interval is unbounded because averted offences are not clearly above 0).
+Costs are reported as the budget spent (``cost_usd``) and the total cost, budget plus in-kind
+(``total_cost_usd``: officers on the PNP payroll, Culture Points grants), both over the whole
+calendar. Cost per offence averted = extra total cost (budget + in-kind) / offences averted in
+the post period, as a ratio of means across replicates with a Fieller 95% interval (NaN when
+offences are not averted on average; no interval when it is unbounded because averted offences
+are not clearly above 0). Scenarios with ``strategy.resources.like_for_like`` have the same total
+cost as their reference mix, so their costs per offence averted compare like with like.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ _DISPLAY = [
     ("total_cost_usd", "USD million", 1e-6, 2),
 ]
 OUTCOMES = [(k, outcomes.get(k).label, unit, f, dec) for k, unit, f, dec in _DISPLAY]
-OUTCOMES.append((CPA, "Cost per offence averted", "USD", 1.0, 0))
+OUTCOMES.append((CPA, "Cost per offence averted", "USD", 1.0, 0))  # on the total cost, budget + in-kind
 LEVEL_OUTCOMES = [o[0] for o in OUTCOMES if o[0] != CPA]
 SCOPE_LABELS = {"all": "all neighbourhoods of the pool", "treated": "neighbourhoods the scenario treats"}
 
@@ -147,8 +151,9 @@ class ComparisonResult:
                  f"{m['replicates']} replicates on common random numbers (seed {m['seed']}); post period from "
                  f"{m['post_start']} to {m['calendar_end']}. Cells: effect [95% interval] across replicates "
                  f"(treated scope: with the base's level on the same neighbourhoods); shares in percentage "
-                 f"points; costs over the whole calendar; cost per offence averted = extra cost incl. in-kind "
-                 f"officers / offences averted (Fieller interval; none shown when unbounded).", ""]
+                 f"points; costs over the whole calendar, total cost = budget spent + in-kind (officers, Culture "
+                 f"Points grants); cost per offence averted = extra total cost (budget + in-kind) / offences "
+                 f"averted in the post period (Fieller interval; none shown when unbounded).", ""]
         for scope in outcomes.SCOPES:
             lines += [f"## {SCOPE_LABELS[scope].capitalize()}", "", _markdown_table(self.table(scope)), ""]
         return "\n".join(lines)
@@ -374,12 +379,15 @@ def _analyse(results, names, replicates):
 
 # --- Plots ------------------------------------------------------------------------------------
 
-# The weekly series a comparison keeps and plots: the registry's series outcomes and the
-# cumulative Strategy spending (``cost_to_date_usd``, the running sum of the weekly cost_usd).
-SERIES = tuple(outcomes.SERIES_OUTCOMES) + ("cost_to_date_usd",)
+# The weekly series a comparison plots: the registry's series outcomes and the cumulative total
+# cost, budget + in-kind (``total_cost_to_date_usd``, the running sum of the weekly cost_usd +
+# cost_in_kind_usd); series.parquet also keeps the budget alone (``cost_to_date_usd``).
+SERIES = tuple(outcomes.SERIES_OUTCOMES) + ("total_cost_to_date_usd",)
 SERIES_LABELS = {n: outcomes.get(n).label + (" (%)" if outcomes.get(n).percent else "")
-                 for n in outcomes.SERIES_OUTCOMES} | {"cost_to_date_usd": "Cumulative budget spent (USD million)"}
-SERIES_FACTORS = {n: 100 for n in outcomes.SERIES_OUTCOMES if outcomes.get(n).percent} | {"cost_to_date_usd": 1e-6}
+                 for n in outcomes.SERIES_OUTCOMES} | {
+    "total_cost_to_date_usd": "Cumulative cost, budget + in-kind (USD million)"}
+SERIES_FACTORS = {n: 100 for n in outcomes.SERIES_OUTCOMES if outcomes.get(n).percent} | {
+    "total_cost_to_date_usd": 1e-6}
 
 
 def _figure(nrows, ncols, size):
@@ -414,7 +422,7 @@ def plot_series(res: ComparisonResult, path: Path, scope: str = "all") -> Path:
         f = SERIES_FACTORS.get(col, 1)
         for name in names:
             g = s[s["scenario"] == name].pivot(index="date", columns="replicate", values=col).sort_index() * f
-            if col != "cost_to_date_usd":
+            if col != "total_cost_to_date_usd":
                 g = g.rolling(4, min_periods=1).mean()
             mean = g.mean(axis=1)
             ax.plot(g.index, mean, color=colours[name], lw=1.4, label=name)
@@ -496,7 +504,7 @@ def plot_cost_effect(res: ComparisonResult, path: Path, scope: str = "all") -> P
     ax.axhline(0, color="k", lw=0.6)
     ax.axvline(0, color="k", lw=0.6)
     ax.set_xlabel(f"Offences averted in the post period ({SCOPE_LABELS[scope]})")
-    ax.set_ylabel("Extra cost, budget + in-kind officers (USD million)")
+    ax.set_ylabel("Extra total cost, budget + in-kind (USD million)")
     ax.set_title(f"Cost against effect, relative to {res.base}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path)

@@ -74,10 +74,13 @@ OUTCOMES: dict[str, Outcome] = {o.name: o for o in [
     Outcome("youth_in_gangs", "Gang-involved youth", "persons", "youth not in prison", ("youth_in_gangs",)),
     Outcome("youth_gang_share", "Gang-involved share of youth", "share", "youth not in prison",
             ("youth_in_gangs",), "youth", percent=True),
-    Outcome("cost_usd", "Strategy spending", "USD", "the Strategy", ("cost_usd",), over_time="sum", period="whole"),
+    # Costs. The resources of the Strategy are its budget spent plus the value of what it gets in
+    # kind (officers on the PNP payroll, Culture Points grants): total_cost_usd is the basis of
+    # like-for-like comparisons and of the cost per offence averted.
+    Outcome("cost_usd", "Strategy budget spent", "USD", "the Strategy", ("cost_usd",), over_time="sum", period="whole"),
     Outcome("cost_in_kind_usd", "In-kind cost (officers, Culture Points grants)", "USD", "the Strategy",
             ("cost_in_kind_usd",), over_time="sum", period="whole"),
-    Outcome("total_cost_usd", "Strategy spending plus in-kind cost", "USD", "the Strategy",
+    Outcome("total_cost_usd", "Total cost: budget spent plus in-kind", "USD", "the Strategy",
             ("cost_usd", "cost_in_kind_usd"), over_time="sum", period="whole"),
 ]}
 
@@ -169,9 +172,11 @@ def weekly(panel: pd.DataFrame, names=SERIES_OUTCOMES, mask=None, by=("week", "d
 
 def series(panel: pd.DataFrame, mask=None) -> pd.DataFrame:
     """The weekly :data:`SERIES_OUTCOMES` of one replicate's panel over the neighbourhoods in
-    ``mask``, and the Strategy's spending to date (``cost_to_date_usd``)."""
-    s = weekly(panel, tuple(SERIES_OUTCOMES) + ("cost_usd",), mask)
+    ``mask``, the Strategy's budget spent to date (``cost_to_date_usd``) and its total cost to
+    date, budget plus in-kind (``total_cost_to_date_usd``)."""
+    s = weekly(panel, tuple(SERIES_OUTCOMES) + ("cost_usd", "total_cost_usd"), mask)
     s["cost_to_date_usd"] = s.pop("cost_usd").cumsum()
+    s["total_cost_to_date_usd"] = s.pop("total_cost_usd").cumsum()
     return s
 
 

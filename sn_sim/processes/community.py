@@ -29,6 +29,9 @@ def community_activities(world: World, activities: np.ndarray) -> None:
     recruits = world.to_agents(activities * c.junta_recruits_per_activity, rng)
     for h in np.flatnonzero(recruits):
         sl = world.layout.neighbourhood_slice(h)
+        # Three draws per recruit: a sampling budget for finding adults who are not yet members
+        # (about seven in ten residents are adults), not a behavioural parameter. Juntas are
+        # adult organisations: 18 is the adult age everywhere in the model (AgeGroups.adult).
         who = rng.integers(sl.start, sl.stop, size=3 * recruits[h])
         who = who[(r.age[who] >= 18) & ~r.junta[who]][: recruits[h]]
         r.junta[who] = True
@@ -176,7 +179,8 @@ class CollectiveEfficacy(Process):
     def initialise(self, rng: np.random.Generator) -> None:
         world = self.world
         st = world.places
-        st.efficacy_base[:] = np.clip(world.scenario.community.initial_efficacy * np.exp(-0.5 * world.geo.deprivation), 0, 1)
+        c = world.scenario.community
+        st.efficacy_base[:] = np.clip(c.initial_efficacy * np.exp(-c.efficacy_deprivation_effect * world.geo.deprivation), 0, 1)
         st.efficacy[:] = st.efficacy_base
         st.junta_share[:] = world.share_by_neighbourhood(world.residents.junta, world.ages.adult)
         world.reference.junta_share[:] = st.junta_share

@@ -27,7 +27,7 @@ def age_crime_curve(scenario: Scenario) -> np.ndarray:
     """Relative offending by age 0..255 (Farrington 1986): steep rise, slow decline; zero under 12."""
     c = scenario.crime
     ages = np.arange(256, dtype=float)
-    rise = np.exp(-0.5 * ((ages - c.age_peak) / (c.age_spread / 2.5)) ** 2)
+    rise = np.exp(-0.5 * ((ages - c.age_peak) / (c.age_spread / c.age_rise_steepness)) ** 2)
     fall = np.exp(-0.5 * ((ages - c.age_peak) / c.age_spread) ** 2)
     curve = np.where(ages < c.age_peak, rise, fall)
     curve[ages < scenario.youth.min_age] = 0.0
@@ -53,7 +53,7 @@ def propensity_of(world: World, curve: np.ndarray, idx: np.ndarray | slice = sli
     if record:
         recent = r.former_prisoner[idx] & ((world.clock.week - r.released_week[idx].astype(np.int32)) < s.recidivism_window_weeks)
         p = p * np.where(recent, np.float32(s.former_prisoner_multiplier), np.float32(1.0))
-    return np.minimum(p, np.float32(0.9))
+    return np.minimum(p, np.float32(s.propensity_max))
 
 
 def refresh_propensity(world: World, curve: np.ndarray, idx: np.ndarray | slice = slice(None)) -> None:
@@ -86,7 +86,7 @@ def deterrence(world: World) -> np.ndarray:
     patrol = blocks.patrol_hours.ravel()
     nbrs = geo.block_neighbours
     nb_patrol = np.where(nbrs >= 0, patrol[np.maximum(nbrs, 0)], 0.0)
-    n_valid = np.maximum((nbrs >= 0).sum(axis=1), 1)
+    n_valid = np.maximum((nbrs >= 0).sum(axis=1), 1)  # (1: a guard against a block without neighbours)
     perceived = (patrol + s.diffusion_weight * nb_patrol.sum(axis=1) / n_valid).reshape(blocks.patrol_hours.shape)
     by_patrol = s.patrol_max_deterrence * perceived / (perceived + s.patrol_half_hours)
     informal = s.guardianship_efficacy * world.places.efficacy[:, None] + s.guardianship_space * blocks.space_condition
@@ -122,7 +122,7 @@ def _choose_target_blocks(world, offenders: np.ndarray, u: np.ndarray) -> np.nda
     for lo in range(0, offenders.size, rows):
         part = slice(lo, lo + rows)
         local[part] = _local_target(world, attract, home_local[part], target_nb[part], home_nb[part], u[part])
-    return target_nb * B + np.minimum(local, B - 1)
+    return target_nb * B + np.minimum(local, B - 1)  # (a guard against rounding in the cumulative sum)
 
 
 def _local_target(world, attract, home_local, target_nb, home_nb, u) -> np.ndarray:
@@ -133,7 +133,7 @@ def _local_target(world, attract, home_local, target_nb, home_nb, u) -> np.ndarr
     decay = geo.block_decay[home_local]
     stay_home_block = u[:, U_STAY] >= s.roam_share
     weights = np.where(away[:, None], weights, weights * decay)
-    weights[stay_home_block & ~away, home_local[stay_home_block & ~away]] *= 1e6
+    weights[stay_home_block & ~away, home_local[stay_home_block & ~away]] *= s.home_block_weight
     cum = np.cumsum(weights, axis=1)
     return (cum < (u[:, U_TARGET] * cum[:, -1])[:, None]).sum(axis=1)
 
@@ -161,11 +161,16 @@ def draw_offences(world: World) -> Offences:
     p_deter = deterrence(world).ravel()
     deterred = u[:, U_DETER] < p_deter[target]
 
-    # Displacement: some deterred offenders try an adjacent block once.
+    # Displacement: some deterred offenders try an adjacent block once. The retry picks one of
+    # the 8 Moore slots uniformly, existing or not: at a grid edge (the top and bottom rows, the
+    # outer columns of a city's end neighbourhoods) a slot with no block (-1) means the offender
+    # desists, so displacement is rarer at edges (as docs/ODD.md §7.6 states). Picking among the
+    # existing neighbours only would change results; it is not done here.
     idx = np.flatnonzero(deterred & (u[:, U_RETRY] < s.crime.displacement_share))
     if idx.size:
         options = geo.block_neighbours[target[idx]]
-        pick = options[np.arange(idx.size), (u[idx, U_RETRY_BLOCK] * 8).astype(np.int64)]
+        slots = options.shape[1]  # 8 Moore slots, -1 where there is no block
+        pick = options[np.arange(idx.size), (u[idx, U_RETRY_BLOCK] * slots).astype(np.int64)]
         ok = pick >= 0
         idx, pick = idx[ok], pick[ok]
         success = u[idx, U_RETRY_DETER] >= p_deter[pick]
@@ -181,7 +186,7 @@ def draw_offences(world: World) -> Offences:
     nb_target = target // B
     outlets = blocks.outlets.ravel()[target]
     p_violent = s.crime.violent_share * (1 + s.crime.alcohol_violence * outlets * world.places.alcohol[nb_target])
-    violent = u[:, U_VIOLENT] < np.minimum(p_violent, 0.95)
+    violent = u[:, U_VIOLENT] < np.minimum(p_violent, s.crime.violent_share_max)
     lethal = violent & (u[:, U_LETHAL] < s.crime.lethality)
 
     # Victims: a resident of the target block (the block's residents are one slice).
@@ -202,6 +207,7 @@ def draw_offences(world: World) -> Offences:
 
     # Reporting: logistic in trust (Tyler & Fagan 2008), violent offences more often.
     rep = s.reporting
+    # (±30 stands in for the infinite logit of a base of 0 or 1: a numerical guard, not a parameter.)
     logit0 = np.log(rep.base / (1 - rep.base)) if 0 < rep.base < 1 else (-30.0 if rep.base == 0 else 30.0)
     # Anchored at the trust threshold, so a more trusting population reports more.
     z = logit0 + rep.trust_effect * (r.trust[victim] - s.trust.threshold) + rep.violent_bonus * violent

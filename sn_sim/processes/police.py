@@ -39,7 +39,8 @@ def allocate_patrol(world: World, extra_hours: np.ndarray) -> None:
     if treated.size:
         k = min(p.hot_zone_blocks, B)
         recorded = blocks.recorded_crime[treated]
-        # Ties (no recorded crime at all) are broken at random, not by block order.
+        # Ties (no recorded crime at all) are broken at random, not by block order; the 1e-9 jitter
+        # is far below one recorded offence, so it only breaks ties (not a parameter).
         jitter = world.random.stream("police").random(recorded.shape) * 1e-9
         hot = np.argpartition(-(recorded + jitter), k - 1, axis=1)[:, :k]
         hot_hours = extra_hours[treated] * p.hot_zone_share
@@ -62,7 +63,7 @@ def community_contacts(world: World, contacts: np.ndarray) -> None:
     for h in np.flatnonzero(agents):
         sl = world.layout.neighbourhood_slice(h)
         who = rng.integers(sl.start, sl.stop, size=agents[h])
-        who = who[r.age[who] >= 15]
+        who = who[r.age[who] >= p.contact_min_age]
         just = rng.random(who.size) < p.implementation_quality
         trust.after_contacts(world, who, just)
 

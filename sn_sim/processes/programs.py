@@ -39,7 +39,7 @@ class Enrolments:
         specs = list(s.programs.values())
         self.risk_reduction = np.array([p.risk_reduction for p in specs] + [s.culture_points.risk_reduction])
         self.completion = np.array([p.completion for p in specs] + [s.culture_points.completion])
-        self.lag = np.array([p.effect_lag_weeks for p in specs] + [0])
+        self.lag = np.array([p.effect_lag_weeks for p in specs] + [s.culture_points.effect_lag_weeks])
         self.enrolled = np.zeros(0, dtype=np.int64)
         self.pending_idx = np.zeros(0, dtype=np.int64)
         self.pending_week = np.zeros(0, dtype=np.int64)
@@ -69,7 +69,9 @@ class Enrolments:
         world, r = self.world, self.world.residents
         sl = world.layout.neighbourhood_slice(h)
         chosen = np.zeros(0, dtype=np.int64)
-        for _ in range(4):  # rejection sampling: O(enrolments), not O(residents)
+        # Rejection sampling, O(enrolments) not O(residents): up to 4 rounds of max(8 x wanted, 32)
+        # draws is a sampling budget, not a behavioural parameter.
+        for _ in range(4):
             draw = rng.integers(sl.start, sl.stop, size=max(8 * n_agents, 32))
             draw = draw[self.eligible_accept(draw, target, rng) & ~np.isin(draw, chosen)]
             _, first = np.unique(draw, return_index=True)

@@ -8,7 +8,8 @@ from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 
 
 class NeighbourhoodRates(Process):
-    """Exponentially weighted offence (8 weeks), recorded-crime and homicide (52 weeks) rates.
+    """Exponentially weighted offence (``community.offence_rate_weeks``), recorded-crime and
+    homicide (52 weeks) rates.
 
     During the burn-in the reference offence rate follows the current one, so perceptions and
     efficacy are anchored to the settling crime level; over its last ``calendar.reference_weeks``
@@ -16,7 +17,7 @@ class NeighbourhoodRates(Process):
     of the last week, whose noise would shift every later level), frozen when the calendar starts."""
 
     name = "rates"
-    parameters = ("calendar.burn_in_weeks", "calendar.reference_weeks")
+    parameters = ("calendar.burn_in_weeks", "calendar.reference_weeks", "community.offence_rate_weeks")
     reads = ("tally.offences", "tally.recorded_crimes", "tally.homicides", "residents.junta")
     writes = ("places.offence_rate", "places.recorded_rate", "places.homicide_rate", "places.junta_share",
               "reference.offence_rate")
@@ -26,7 +27,7 @@ class NeighbourhoodRates(Process):
         st, t = world.places, world.tally
         inhabitants = world.inhabitants
         weekly = 100 * t.offences / inhabitants
-        st.offence_rate += (weekly - st.offence_rate) / 8.0
+        st.offence_rate += (weekly - st.offence_rate) / world.scenario.community.offence_rate_weeks
         year = float(WEEKS_PER_YEAR)
         st.recorded_rate += (year * 1000 * t.recorded_crimes / inhabitants - st.recorded_rate) / year
         st.homicide_rate += (year * 1e5 * t.homicides / inhabitants - st.homicide_rate) / year

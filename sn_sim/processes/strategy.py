@@ -13,6 +13,14 @@
   capped so that national spending never exceeds the yearly budget. The policy mix splits it
   between the pillars and their lines; each line converts money into whole activities at its
   unit cost and carries the remainder to the next week.
+- In-kind officers (extra and community police, PNP payroll) belong to the police pillar; their
+  value is ``officers * police.officer_week_cost``. Under ``strategy.resources.like_for_like`` a
+  treated neighbourhood-week gets the resources of a reference Strategy (the budget allocation of
+  ``strategy.resources.mix`` plus the value of every in-kind officer): the officers the scenario
+  assigns are paid from them, the value of those it does not assign becomes budget (and raises the
+  yearly cap), and the money goes to the scenario's pillars that can spend this week, in
+  proportion to its mix (saved in the accounts when none can yet). Single-pillar scenarios then
+  get the same total resources as the reference mix.
 """
 
 from __future__ import annotations
@@ -58,6 +66,9 @@ class Ministry(Process):
             + [q.cost_per_participant for q in self.program_specs]
         )
         self.spent_by_year: dict[int, float] = {}
+        # Value of in-kind officers converted into budget (like-for-like), by calendar year:
+        # it raises that year's spending cap.
+        self.converted_by_year: dict[int, float] = {}
 
     # --- selection --------------------------------------------------------------------------
     def diagnosis_score(self, candidates: np.ndarray) -> np.ndarray:
@@ -138,6 +149,18 @@ class Ministry(Process):
         self.update_stages()
         world.effort = self.weekly_effort()
 
+    def split_resources(self, money: np.ndarray, delivering: np.ndarray, programs_on: np.ndarray):
+        """Like-for-like: a neighbourhood's money this week split between the scenario's pillars
+        that can spend it (police and community from execution on, social once programs start) in
+        proportion to the mix; where none of them can yet (a social-only mix before programs
+        start), by the mix, to be saved in the pillars' accounts. Returns (police, social, community)."""
+        mix = self.world.scenario.strategy.mix
+        share = np.stack([mix.police * delivering, mix.social * programs_on, mix.community * delivering]).astype(float)
+        active = share.sum(axis=0)
+        fallback = np.array([mix.police, mix.social, mix.community])[:, None]
+        share = np.where(active > 0, share / np.where(active > 0, active, 1.0), fallback)
+        return tuple(money * share)
+
     def weekly_effort(self) -> WeeklyEffort:
         """Turn this week's money and in-kind officers into activities."""
         world, s, st = self.world, self.world.scenario, self.world.places
@@ -146,11 +169,15 @@ class Ministry(Process):
         programs_on = (st.stage >= EXECUTION) & (world.clock.week - st.launch_week >= s.strategy.consolidation_start_week)
         # Planning spends only on the diagnosis (no activities yet).
         delivering = st.stage >= EXECUTION
-        social = np.where(programs_on, mix.social, 0.0)
+        like_for_like = s.strategy.resources.like_for_like
+        # The allocation follows the scenario's mix, or under like-for-like the reference mix
+        # (whose money is then redistributed to the scenario's pillars below).
+        alloc = s.strategy.resources.mix if like_for_like else mix
+        social = np.where(programs_on, alloc.social, 0.0)
         weekly = s.budget.usd_per_neighbourhood_year / WEEKS_PER_YEAR * intensity
-        pillar_police = weekly * mix.police * delivering
+        pillar_police = weekly * alloc.police * delivering
         pillar_social = weekly * social
-        pillar_community = weekly * mix.community * delivering
+        pillar_community = weekly * alloc.community * delivering
         planning_cost = weekly * (st.stage == PLANNING)
         total = pillar_police + pillar_social + pillar_community + planning_cost
         cap = s.budget.usd_per_year / world.clock.weeks_in_year(world.clock.date.year)
@@ -159,7 +186,22 @@ class Ministry(Process):
             pillar_police, pillar_social, pillar_community, planning_cost = (
                 pillar_police * f, pillar_social * f, pillar_community * f, planning_cost * f)
 
+        # In-kind police (PNP payroll, outside the Strategy budget), part of the police pillar.
         p, c = s.police, s.community
+        year = world.clock.date.year
+        on_site = delivering * intensity
+        officers = p.extra_officers * s.strategy.extra_officers_in_kind * on_site
+        cp_officers = p.community_officers * s.strategy.community_police * on_site
+        if like_for_like:
+            # The reference assigns every officer; the value of those this scenario does not
+            # assign becomes budget, and all the money goes to this scenario's pillars.
+            dropped = (p.extra_officers * (not s.strategy.extra_officers_in_kind)
+                       + p.community_officers * (not s.strategy.community_police)) * on_site
+            converted = dropped * p.officer_week_cost
+            self.converted_by_year[year] = self.converted_by_year.get(year, 0.0) + float(converted.sum())
+            pillar_police, pillar_social, pillar_community = self.split_resources(
+                pillar_police + pillar_social + pillar_community + converted, delivering, programs_on)
+
         income = np.zeros_like(self.accounts)
         income[:, 0] = pillar_police * p.split_patrol
         income[:, 1] = pillar_police * p.split_community_policing
@@ -171,11 +213,14 @@ class Ministry(Process):
             income[:, 6 + k] = pillar_social * q.share
         self.accounts += income
         units = np.floor(self.accounts / self.unit_cost)
+        units[~programs_on, 6:] = 0.0  # program money saved before programs start waits for them
         # Lumpy activities (an operation, a recovered block) wait until their line has saved
         # enough, possibly across the new year, but spending in a calendar year never exceeds
-        # the yearly budget: if it would, fewer units are bought and the money waits.
-        year = world.clock.date.year
+        # the yearly budget (plus, under like-for-like, the officers' value converted into budget
+        # this year): if it would, fewer units are bought and the money waits.
         room = s.budget.usd_per_year - self.spent_by_year.get(year, 0.0) - planning_cost.sum()
+        if like_for_like:
+            room += self.converted_by_year.get(year, 0.0)
         wanted = (units * self.unit_cost).sum()
         if wanted > room:
             units = np.floor(units * max(room, 0.0) / wanted)
@@ -185,10 +230,6 @@ class Ministry(Process):
         world.tally.cost += cost
         self.spent_by_year[year] = self.spent_by_year.get(year, 0.0) + float(cost.sum())
 
-        # In-kind police (PNP payroll, outside the Strategy budget).
-        on_site = delivering * intensity
-        officers = p.extra_officers * s.strategy.extra_officers_in_kind * on_site
-        cp_officers = p.community_officers * s.strategy.community_police * on_site
         world.tally.cost_in_kind += (officers + cp_officers) * p.officer_week_cost
 
         contacts = cp_officers * p.contacts_per_officer + units[:, 1]

@@ -183,6 +183,15 @@ class Population(Section):
                                   source="assumption")
     deprivation_sd: float = P(0.3, ge=0, le=2, unit="log-multiplier SD", description="between-neighbourhood spread of deprivation",
                               source="assumption; Sampson et al. 1997 neighbourhood variation")
+    female_share: float = P(0.5, ge=0, le=1, unit="share of residents", description="residents who are female",
+                            source="assumption: an even split (INEI Censo 2017 counts about 51% women)")
+    risk_deprivation_effect: float = P(0.5, ge=0, le=3, unit="log-multiplier per unit deprivation",
+                                       description="rise of a neighbourhood's mean risk score with its deprivation: mean risk = risk_mean x exp(effect x deprivation)",
+                                       source="assumption (mechanism: Sampson et al. 1997 concentrated disadvantage): half the effect deprivation has on the crime level")
+    risk_mean_min: float = P(0.02, ge=0.001, le=0.5, unit="score 0-1", description="floor on a neighbourhood's mean risk score after the deprivation shift",
+                             source="assumption: keeps the Beta risk distribution proper; does not bind at the defaults")
+    risk_mean_max: float = P(0.95, ge=0.5, le=0.999, unit="score 0-1", description="cap on a neighbourhood's mean risk score after the deprivation shift",
+                             source="assumption: keeps the Beta risk distribution proper; does not bind at the defaults")
 
 
 # --- Crime, reporting, perceptions ---------------------------------------------------------
@@ -196,7 +205,7 @@ class Crime(Section):
                              source="Steffensmeier & Allan 1996 (women c. 15-20% of offenders)")
     age_peak: float = P(20.0, ge=14, le=35, unit="years", description="peak of the age-crime curve",
                         source="Farrington 1986; Hirschi & Gottfredson 1983")
-    age_spread: float = P(9.0, ge=2, le=30, unit="years", description="SD of the declining side of the age-crime curve (the rising side is 2.5 times steeper)",
+    age_spread: float = P(9.0, ge=2, le=30, unit="years", description="SD of the declining side of the age-crime curve (the rising side is crime.age_rise_steepness times steeper)",
                           source="Farrington 1986")
     risk_effect: float = P(2.0, ge=0, le=8, unit="log-odds per unit risk", description="offending gradient in the risk score",
                            source="Farrington 1995; Loeber & Farrington 1998")
@@ -236,6 +245,16 @@ class Crime(Section):
                                 source="Livingston 2008; Gruenewald 2007 outlet density")
     lethality: float = P(0.0009, ge=0, le=0.1, unit="per violent offence", description="violent offences that kill",
                          source="calibrated to INEI homicide rate (targets homicide_rate_*)")
+    age_rise_steepness: float = P(2.5, ge=1, le=10, unit="ratio", description="how much steeper the rising side of the age-crime curve is than its declining side (its SD is crime.age_spread divided by this)",
+                                  source="assumption (mechanism: Farrington 1986: offending rises steeply in adolescence and declines slowly)")
+    propensity_max: float = P(0.9, gt=0, le=1, unit="attempts per person-week", description="cap on a resident's weekly offence-attempt probability",
+                              source="assumption: even the most active offenders do not attempt every week; binds only for rare combinations of multipliers")
+    journey_decay_blocks: float = P(2.0, gt=0, le=100, unit="blocks", description="distance over which a roaming offender's weight for a target block in the home neighbourhood falls by a factor e (weight exp(-distance / this))",
+                                    source="assumption (mechanism: Bernasco 2010; Rossmo 2000): most trips stay within a few blocks of home")
+    home_block_weight: float = P(1e6, ge=1, le=1e7, unit="multiplier", description="weight of the home block against other blocks in the target choice of an offender who does not roam (1 = only distance decay)",
+                                 source="assumption: large enough that a non-roaming offender almost always offends on the home block (crime.roam_share decides who roams)")
+    violent_share_max: float = P(0.95, ge=0, le=1, unit="share", description="cap on the violent share of offences at a block with many alcohol outlets",
+                                 source="assumption: some offences stay property offences at any outlet density")
 
 
 class Reporting(Section):
@@ -337,6 +356,8 @@ class Police(Section):
                                 source="assumption; Policia Comunitaria model (MININTER 2018)")
     contacts_per_officer: float = P(25.0, ge=0, le=500, unit="contacts per officer-week", description="resident contacts of one community officer",
                                     source="assumption")
+    contact_min_age: int = P(15, ge=0, le=30, unit="years", description="youngest resident a community-police contact reaches (contacts drawn on younger residents are lost)",
+                             source="assumption: community police talk to youth and adults; 15 is INEI's survey population")
     implementation_quality: float = P(0.6, ge=0, le=1, unit="share", description="share of community-police contacts that are procedurally just",
                                       source="Blair et al. 2021 (weak implementation); Gill et al. 2014")
     contact_gain: float = P(0.04, ge=0, le=1, unit="trust score", description="trust gained from a procedurally just contact",
@@ -428,6 +449,8 @@ class CulturePoints(Section):
                           source="assumption; attendance in community arts programs")
     risk_reduction: float = P(0.10, ge=0, le=1, unit="share of risk score", description="risk reduction on workshop completion",
                               source="sports and arts programs: small effects (Spruit et al. 2016 d≈0.1)")
+    effect_lag_weeks: int = P(0, ge=0, le=104, unit="weeks", description="weeks after a completed workshop before its risk reduction starts",
+                              source="assumption: effects start on completion (sectoral programs have programs.<sector>.effect_lag_weeks)")
     space_use_gain: float = P(0.05, ge=0, le=1, unit="condition per activity", description="public-space condition gained by a block hosting an activity",
                               source="assumption; Culture Points recover public spaces (program report)")
 
@@ -442,6 +465,11 @@ class Community(Section):
     efficacy_disorder_erosion: float = P(0.2, ge=0, le=5, unit="efficacy per unit disorder", description="efficacy eroded by disorder",
                                          source="Skogan 1990")
     efficacy_relaxation: float = P(0.02, ge=0, le=1, unit="per week", description="speed of efficacy adjustment", source="assumption")
+    efficacy_deprivation_effect: float = P(0.5, ge=0, le=3, unit="log-multiplier per unit deprivation",
+                                           description="lower base collective efficacy in deprived neighbourhoods: base = initial_efficacy x exp(-effect x deprivation)",
+                                           source="assumption (mechanism: Sampson et al. 1997: concentrated disadvantage lowers collective efficacy)")
+    offence_rate_weeks: float = P(8.0, ge=1, le=260, unit="weeks", description="time constant of the neighbourhood offence rate (moving average) that collective efficacy and insecurity respond to",
+                                  source="assumption: residents' sense of local crime follows the last two months or so")
     initial_junta_share: float = P(0.02, ge=0, le=1, unit="share of adults", description="adults in a junta vecinal at the start",
                                    source="14,119 juntas registered c. 2017 (DIRSEG); assumption c. 10-20 members each")
     junta_recruits_per_activity: float = P(4.0, ge=0, le=500, unit="adults", description="adults joining a junta per community activity",
@@ -464,6 +492,16 @@ class Community(Section):
     alcohol_recovery: float = P(0.02, ge=0, le=1, unit="per week", description="return of consumption towards its baseline", source="assumption")
     outlets_per_block: float = P(0.6, ge=0, le=20, unit="outlets per block", description="mean alcohol outlets per block (Poisson)",
                                  source="assumption")
+    outlet_attractiveness_min: float = P(0.3, ge=0, le=1, unit="attractiveness (mean 1)", description="floor on the block attractiveness that scales a block's expected alcohol outlets",
+                                         source="assumption: outlets follow attractive blocks, but the least attractive keep some chance of one; binds only when crime.attractiveness_shape < 1.43 (the smallest attractiveness is (shape - 1) / shape)")
+    outlet_attractiveness_max: float = P(3.0, ge=1, le=100, unit="attractiveness (mean 1)", description="cap on the block attractiveness that scales a block's expected alcohol outlets",
+                                         source="assumption: the heaviest-tailed blocks get at most 3 times the mean outlets")
+    initial_condition_a: float = P(4.0, gt=0, le=50, unit="Beta a", description="initial public-space condition of a block before the deprivation shift (Beta a)",
+                                   source="assumption: mean 0.5 with moderate spread (SD c. 0.17)")
+    initial_condition_b: float = P(4.0, gt=0, le=50, unit="Beta b", description="initial public-space condition of a block before the deprivation shift (Beta b)",
+                                   source="assumption: mean 0.5 with moderate spread (SD c. 0.17)")
+    condition_deprivation_effect: float = P(0.15, ge=0, le=1, unit="condition per unit deprivation", description="lower initial public-space condition in deprived neighbourhoods",
+                                            source="assumption (mechanism: Skogan 1990: disorder concentrates in deprived neighbourhoods)")
     split_activities: float = P(0.5, ge=0, le=1, unit="share of community pillar", description="community money on activities (juntas, meetings, allies)", source="assumption")
     split_space: float = P(0.3, ge=0, le=1, unit="share of community pillar", description="community money on recovering public spaces", source="assumption")
     split_alcohol: float = P(0.2, ge=0, le=1, unit="share of community pillar", description="community money on alcohol control", source="assumption")
@@ -498,11 +536,32 @@ class Mix(Section):
         return self
 
 
+class Resources(Section):
+    """Like-for-like resources: a scenario's pillars get the resources of a reference Strategy
+    (its budget allocation plus the value of its in-kind officers), whatever the scenario's own mix
+    and officers, so that single-pillar scenarios answer "what if all resources went to one pillar"."""
+
+    like_for_like: bool = P(False, unit="flag",
+                            description="each treated neighbourhood-week gets the reference Strategy's resources: the budget allocation of "
+                                        "strategy.resources.mix plus the value (police.officer_week_cost each) of every in-kind officer "
+                                        "(police.extra_officers and police.community_officers); the officers this scenario assigns are "
+                                        "paid from them and the value of those it does not assign becomes budget for its own pillars, "
+                                        "which also raises the yearly cap (false: the scenario's own mix of the budget and its own officers, "
+                                        "nothing converted)",
+                            source="design choice for like-for-like pillar comparisons (issue 10)")
+    mix: Mix = Field(default_factory=Mix, description="reference mix whose budget allocation (social share only once programs start) sets "
+                                                      "the money of a treated neighbourhood-week under like_for_like")
+
+
 class Strategy(Section):
     rollout: list[Cohort] = Field(default_factory=list, description="yearly cohorts of selected neighbourhoods")
     mix: Mix = Field(default_factory=Mix, description="split of the budget between the three pillars")
-    extra_officers_in_kind: bool = Field(True, description="treated neighbourhoods receive police.extra_officers")
-    community_police: bool = Field(True, description="treated neighbourhoods receive community-police officers")
+    extra_officers_in_kind: bool = P(True, unit="flag", description="treated neighbourhoods receive police.extra_officers (in kind, police pillar)",
+                                     source="targets extra_police_example (Comas: officers assigned at launch); false only in scenarios")
+    community_police: bool = P(True, unit="flag", description="treated neighbourhoods receive police.community_officers (in kind, police pillar)",
+                               source="Policia Comunitaria model (MININTER 2018); false only in scenarios")
+    resources: Resources = Field(default_factory=Resources, description="like-for-like resources: the reference Strategy whose resources "
+                                                                        "the scenario's pillars receive")
     weight_crime: float = P(1.0, ge=0, le=10, unit="weight", description="diagnosis weight of the recorded-crime rate",
                             source="selection criteria (Basombrio): high crime incidence")
     weight_homicide: float = P(0.5, ge=0, le=10, unit="weight", description="diagnosis weight of the homicide rate",
@@ -522,7 +581,8 @@ class Strategy(Section):
 
 
 class Budget(Section):
-    usd_per_year: float = P(5_369_221.0, ge=0, le=1e10, unit="USD per year", description="national cap on the Strategy's own spending",
+    usd_per_year: float = P(5_369_221.0, ge=0, le=1e10, unit="USD per year",
+                            description="national cap on the Strategy's own spending (under strategy.resources.like_for_like, raised by the value of in-kind officers converted into budget in the year)",
                             source="targets budget_per_year (program report)")
     usd_per_neighbourhood_year: float = P(75_000.0, ge=0, le=1e8, unit="USD per neighbourhood-year",
                                           description="allocation to one neighbourhood at full intensity (the national cap binds first in 2019)",

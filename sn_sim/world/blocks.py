@@ -36,8 +36,12 @@ class Blocks:
         a = scenario.crime.attractiveness_shape
         # Pareto (Lomax + 1) scaled to mean 1: a few blocks attract most offending.
         attractiveness = (rng.pareto(a, size=shape) + 1.0) * (a - 1.0) / a
-        condition = np.clip(rng.beta(4, 4, size=shape) - 0.15 * geo.deprivation[:, None], 0.0, 1.0)
-        outlets = rng.poisson(scenario.community.outlets_per_block * attractiveness.clip(0.3, 3.0)).astype(np.int16)
+        c = scenario.community
+        # (The clip to [0, 1] only keeps the condition a valid score: not a parameter.)
+        condition = np.clip(rng.beta(c.initial_condition_a, c.initial_condition_b, size=shape)
+                            - c.condition_deprivation_effect * geo.deprivation[:, None], 0.0, 1.0)
+        outlets = rng.poisson(c.outlets_per_block * attractiveness.clip(c.outlet_attractiveness_min,
+                                                                        c.outlet_attractiveness_max)).astype(np.int16)
         return cls(
             attractiveness=attractiveness,
             repeat=np.zeros(shape),

@@ -107,7 +107,7 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
 
     # Journey to crime: offending decays with distance from home (Bernasco 2010).
     dist = np.hypot(r[:, None] - r[None, :], cc[:, None] - cc[None, :])
-    decay = np.exp(-dist / 2.0).astype(np.float32)
+    decay = np.exp(-dist / scenario.crime.journey_decay_blocks).astype(np.float32)
 
     return Geography(
         names=names, district=district, district_names=district_names, city_names=city_names,

@@ -255,8 +255,8 @@ def personal_traits(scenario: Scenario, geo: Geography, nb: np.ndarray, rng: np.
     """Sex, risk-factor score, trust and insecurity of people living in neighbourhoods ``nb``
     (at the start, and for newborns). Risk: Beta around the mean, shifted by deprivation."""
     pop = scenario.population
-    female = rng.random(nb.size) < 0.5
-    m = np.clip(pop.risk_mean * np.exp(0.5 * geo.deprivation[nb]), 0.02, 0.95)
+    female = rng.random(nb.size) < pop.female_share
+    m = np.clip(pop.risk_mean * np.exp(pop.risk_deprivation_effect * geo.deprivation[nb]), pop.risk_mean_min, pop.risk_mean_max)
     k = pop.risk_concentration
     risk = rng.beta(m * k, (1 - m) * k).astype(np.float32)
     trust = rng.beta(scenario.trust.initial_a, scenario.trust.initial_b, size=nb.size).astype(np.float32)
