@@ -109,7 +109,9 @@ def plot_fit(table: pd.DataFrame, path: Path) -> None:
     zh = (shown["sim_p95"] - centre) / norm
     ax.axvspan(-1, 1, color="0.9", label="acceptance band")
     colours = np.where(shown["accepted"], "tab:green", "tab:red")
-    ax.errorbar(z, y, xerr=[z - zl, zh - z], fmt="none", ecolor="0.4", capsize=2)
+    # A mean can fall outside its replicates' 5-95% range (few replicates, skewed counts): the
+    # bar then just reaches the mean.
+    ax.errorbar(z, y, xerr=[np.clip(z - zl, 0, None), np.clip(zh - z, 0, None)], fmt="none", ecolor="0.4", capsize=2)
     ax.scatter(z, y, c=colours, zorder=3, label="simulated mean (90% band)")
     ax.set_yticks(y, [f"{i} ({s})" if s else i for i, s in zip(shown["id"], shown["sample"])], fontsize=8)
     ax.axvline(0, color="k", lw=0.8)

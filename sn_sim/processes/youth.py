@@ -19,7 +19,6 @@ from sn_sim.world.world import CHUNK
 from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PROGRAM, WEEKS_PER_AGE_YEAR
 
 
-ENROLLED_PROTECTION = 0.5  # hazard multiplier while in a program (assumption; see ODD)
 # Fixed point of the neighbourhood peer share in the initial draw (numerics, not model parameters):
 # it converges in 5-8 iterations to this tolerance (a share of youth).
 PEER_ITERATIONS, PEER_TOLERANCE = 12, 1e-4
@@ -54,7 +53,7 @@ def _transitions(world: World, gang_share: np.ndarray, idx: np.ndarray, u_move: 
     risk = r.risk[idx]
     youth = r.age[idx] <= y.max_age
     peer = 1.0 + y.peer_effect * gang_share[r.neighbourhood[idx]]
-    protect = np.where(r.program[idx] != NO_PROGRAM, ENROLLED_PROTECTION, 1.0)
+    protect = np.where(r.program[idx] != NO_PROGRAM, y.enrolled_protection, 1.0)
     hazard = np.select(
         [(gang == GANG_NONE) & youth, (gang == GANG_AT_RISK) & youth, gang == GANG_INVOLVED],
         [y.onset_rate * risk * peer * protect, y.recruitment_rate * risk * peer * protect,

@@ -333,6 +333,10 @@ class Youth(Section):
                              source="assumption")
     desistance_rate: float = P(0.008, ge=0, le=1, unit="per week", description="hazard involved -> none (gang membership lasts c. 1-2 years)",
                                source="Thornberry et al. 1993; Pyrooz 2014 (median membership c. 2 years)")
+    enrolled_protection: float = P(0.5, ge=0, le=1, unit="hazard multiplier",
+                                   description="onset and recruitment hazards of a youth while enrolled in a program or Culture Points workshop are multiplied by this",
+                                   source="assumption: no source gives the value, and the channel (supervised time) is an assumption too: "
+                                          "Gottfredson et al. 2004 found after-school programs' effects did not run through less unsupervised time")
     adult_desistance_factor: float = P(2.0, ge=1, le=20, unit="multiplier", description="faster desistance of gang members past the youth ages (maturing out)",
                                        source="Pyrooz 2014; Sampson & Laub 2003 (age-graded desistance)")
 
