@@ -194,6 +194,37 @@ class Population(Section):
                              source="assumption: keeps the Beta risk distribution proper; does not bind at the defaults")
 
 
+# --- Land use: where offences can happen ------------------------------------------------------
+
+
+class LandUse(Section):
+    """What each block is used for: crime generators and attractors (Brantingham & Brantingham
+    1995) set where offenders go and who is there to be victimised."""
+
+    markets: int = P(1, ge=0, le=10, unit="blocks per neighbourhood", description="market blocks (mercados de abastos) in each neighbourhood",
+                     source="value: INEI Censo Nacional de Mercados de Abastos 2016 (c. 2,600 markets, about one per 10,000 urban inhabitants), rounded to one per neighbourhood of 10,000-20,000")
+    transport_nodes: int = P(1, ge=0, le=10, unit="blocks per neighbourhood", description="transport-node blocks (main-avenue stops, paraderos) in each neighbourhood",
+                             source="assumption: each neighbourhood has one main stop on the avenue that serves it")
+    commercial_share: float = P(0.1, ge=0, le=0.5, unit="share of other blocks", description="blocks (besides markets and transport nodes) that are commercial strips",
+                                source="assumption: shops line the avenues of low-income Lima neighbourhoods; range wide")
+    nightlife_share: float = P(0.03, ge=0, le=0.3, unit="share of other blocks", description="blocks (besides markets and transport nodes) with bars and discos",
+                               source="assumption; range wide")
+    attractor_commercial: float = P(3.0, ge=1, le=30, unit="multiplier vs. a residential block", description="static attractiveness of a commercial block relative to a residential one",
+                                    source="mechanism: Brantingham & Brantingham 1995 (crime generators: many targets); Bernasco & Block 2011 (robberies concentrate at blocks with shops and facilities); value assumed")
+    attractor_market: float = P(10.0, ge=1, le=100, unit="multiplier vs. a residential block", description="static attractiveness of a market block relative to a residential one",
+                                source="mechanism: Brantingham & Brantingham 1995 (markets are crime generators: crowds and cash); value assumed")
+    attractor_transport: float = P(6.0, ge=1, le=100, unit="multiplier vs. a residential block", description="static attractiveness of a transport-node block relative to a residential one",
+                                   source="mechanism: Bernasco & Block 2011 (transit stations raise block robbery counts); Brantingham & Brantingham 1995; value assumed")
+    attractor_nightlife: float = P(6.0, ge=1, le=100, unit="multiplier vs. a residential block", description="static attractiveness of a nightlife block relative to a residential one",
+                                   source="mechanism: Brantingham & Brantingham 1995 (bars as crime attractors); Bernasco & Block 2011; value assumed")
+    nonresidential_density: float = P(0.3, ge=0, le=1, unit="residents per block vs. a residential block", description="how many residents live on a non-residential block relative to a residential one (home blocks are drawn in proportion)",
+                                      source="assumption: shops and markets have dwellings above or behind them, fewer than a residential block")
+    visitors_residential: float = P(0.2, ge=0, le=1, unit="share of victims", description="victims of offences at a residential block who are people passing through (residents of the neighbourhood or the next ones) rather than the block's own residents",
+                                    source="assumption: most offences at residential blocks (burglary, theft at the door) hit the residents")
+    visitors_nonresidential: float = P(0.8, ge=0, le=1, unit="share of victims", description="victims of offences at a market, transport, commercial or nightlife block who are people present from elsewhere (residents of the neighbourhood or the next ones) rather than the block's residents",
+                                       source="assumption (mechanism: Brantingham & Brantingham 1995: generators draw victims from a wide area)")
+
+
 # --- Crime, reporting, perceptions ---------------------------------------------------------
 
 
@@ -217,16 +248,14 @@ class Crime(Section):
                                           source="Durose et al. 2014 recidivism; INPE c. 25-40% reincidence")
     recidivism_window_weeks: int = P(260, ge=1, le=2000, unit="weeks", description="weeks after release during which the former-prisoner multiplier applies",
                                      source="Durose et al. 2014 (most re-arrests within 3-5 years); Kurlychek et al. 2006 (risk converges after c. 7 years)")
-    attractiveness_shape: float = P(1.6, ge=1.05, le=5, unit="Pareto shape", description="heavy-tailed static block attractiveness",
-                                    source="Weisburd 2015 law of crime concentration (c. 50% of crime in 4-5% of segments)")
-    repeat_boost: float = P(0.25, ge=0, le=5, unit="attractiveness per offence", description="dynamic attractiveness added by an offence",
+    attractiveness_shape: float = P(1.6, ge=1.05, le=5, unit="Pareto shape", description="heavy-tailed place-specific part of a block's static attractiveness (times its land use's attractor weight, land_use.attractor_*)",
+                                    source="assumption: unobserved place features (layout, lighting, guardianship at the place) vary widely between blocks of the same land use; checked against the concentration Weisburd 2015 reports, not fitted to it (docs/validation.md)")
+    repeat_boost: float = P(0.05, ge=0, le=5, unit="relative rise per offence (inhabitant units) at a block of mean attractiveness", description="rise of a block's attractiveness after an offence there, relative to its static attractiveness, divided by it (a place with more targets rises less per offence)",
                             source="Short et al. 2008; Johnson & Bowers 2004 near-repeat")
     repeat_decay: float = P(0.15, ge=0.01, le=1, unit="per week", description="decay of dynamic attractiveness",
                             source="Short et al. 2008; near-repeat risk fades within 1-2 months (Johnson 2008)")
-    roam_share: float = P(0.35, ge=0, le=1, unit="share", description="attempts made outside the offender's home block (within the neighbourhood or next door)",
-                          source="journey-to-crime: Bernasco 2010; Rossmo 2000")
-    cross_border_share: float = P(0.1, ge=0, le=1, unit="share", description="roaming attempts that cross into an adjacent neighbourhood",
-                                  source="assumption; Bernasco & Nieuwbeerta 2005")
+    activity_node_share: float = P(0.4, ge=0, le=1, unit="share", description="weight of the neighbourhood's activity nodes (markets, transport stops) against the home block as anchors of an offender's search for targets (0 = journeys from home only)",
+                                   source="mechanism: Brantingham & Brantingham 1993 (crime pattern theory: offenders search around the nodes of their routine activities, not only home); Bernasco 2010; value assumed")
     patrol_max_deterrence: float = P(0.4, ge=0, le=1, unit="probability", description="deterrence of an attempt at a block saturated with patrol",
                                      source="Koper 1995 (diminishing returns of patrol dose); Braga et al. 2019 (modest hot-spot effects)")
     patrol_half_hours: float = P(24.0, gt=0, le=1000, unit="patrol hours per block-week", description="perceived patrol that gives half the maximum deterrence",
@@ -237,8 +266,8 @@ class Crime(Section):
                                   source="Welsh & Farrington 2008 street lighting; Branas et al. 2018 vacant-lot greening")
     diffusion_weight: float = P(0.5, ge=0, le=1, unit="share", description="weight of neighbouring blocks' patrol in an offender's perceived guardianship",
                                 source="Clarke & Weisburd 1994 diffusion of benefits; Weisburd et al. 2006")
-    displacement_share: float = P(0.25, ge=0, le=1, unit="share", description="deterred attempts retried at an adjacent block (else desisted)",
-                                  source="Guerette & Bowers 2009 (displacement in c. 26% of observations)")
+    displacement_share: float = P(0.25, ge=0, le=1, unit="share", description="deterred attempts retried at an adjacent block, chosen by its attractiveness (else desisted)",
+                                  source="mechanism: Guerette & Bowers 2009 (displacement is observed, in c. 26% of the observations they review, and is smaller than the crime prevented); value assumed: their 26% is a share of observations, not a retry probability")
     violent_share: float = P(0.22, ge=0, le=1, unit="share", description="share of offences that are violent (robbery with violence, assault) absent alcohol outlets",
                              source="INEI ENAPRES offence mix (assumption rounded)")
     alcohol_violence: float = P(0.5, ge=0, le=5, unit="relative increase per outlet", description="raise of the violent share per alcohol outlet at the block, scaled by consumption",
@@ -249,10 +278,8 @@ class Crime(Section):
                                   source="assumption (mechanism: Farrington 1986: offending rises steeply in adolescence and declines slowly)")
     propensity_max: float = P(0.9, gt=0, le=1, unit="attempts per person-week", description="cap on a resident's weekly offence-attempt probability",
                               source="assumption: even the most active offenders do not attempt every week; binds only for rare combinations of multipliers")
-    journey_decay_blocks: float = P(2.0, gt=0, le=100, unit="blocks", description="distance over which a roaming offender's weight for a target block in the home neighbourhood falls by a factor e (weight exp(-distance / this))",
-                                    source="assumption (mechanism: Bernasco 2010; Rossmo 2000): most trips stay within a few blocks of home")
-    home_block_weight: float = P(1e6, ge=1, le=1e7, unit="multiplier", description="weight of the home block against other blocks in the target choice of an offender who does not roam (1 = only distance decay)",
-                                 source="assumption: large enough that a non-roaming offender almost always offends on the home block (crime.roam_share decides who roams)")
+    journey_decay_blocks: float = P(2.0, gt=0, le=100, unit="blocks", description="distance over which an offender's weight for a target block falls by a factor e from each anchor of the search (home block, activity nodes), across neighbourhood borders too (weight exp(-distance / this))",
+                                    source="mechanism: distance decay of journeys to crime (Bernasco 2010; Townsley & Sidebottom 2010: most trips are short); value assumed: with c. 100 m blocks, half of the weight within c. 1.4 blocks (c. 150 m) of an anchor")
     violent_share_max: float = P(0.95, ge=0, le=1, unit="share", description="cap on the violent share of offences at a block with many alcohol outlets",
                                  source="assumption: some offences stay property offences at any outlet density")
 
@@ -599,6 +626,7 @@ class Scenario(Section):
     calendar: Calendar = Field(default_factory=Calendar)
     population: Population = Field(default_factory=Population)
     districts: list[District] = Field(default_factory=list, description="candidate pool, by district")
+    land_use: LandUse = Field(default_factory=LandUse)
     crime: Crime = Field(default_factory=Crime)
     reporting: Reporting = Field(default_factory=Reporting)
     trust: Trust = Field(default_factory=Trust)
@@ -682,6 +710,10 @@ class Scenario(Section):
             raise ValueError("population.inhabitants_max: smaller than inhabitants_min")
         if self.youth.max_age <= self.youth.min_age:
             raise ValueError("youth.max_age: must exceed youth.min_age")
+        blocks = self.population.block_rows * self.population.block_cols
+        if self.land_use.markets + self.land_use.transport_nodes > blocks:
+            raise ValueError(f"land_use: {self.land_use.markets} markets and {self.land_use.transport_nodes} transport nodes "
+                             f"do not fit in a neighbourhood of {blocks} blocks")
         if self.programs:
             check_sums_to_one("programs: shares", [p.share for p in self.programs.values()])
         return self

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from sn_sim.scenario import Scenario
-from sn_sim.world.geography import Geography
+from sn_sim.world.geography import Geography, residential_density
 
 # Gang states of youth (Howell & Egley 2005 developmental stages, coarsened).
 GANG_NONE, GANG_AT_RISK, GANG_INVOLVED = 0, 1, 2
@@ -271,8 +271,14 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     note_scale_floor(scenario, geo)
     N = int(counts.sum())
     nb = np.repeat(np.arange(geo.n, dtype=np.uint16), counts)
-    # Home blocks: uniform within the neighbourhood, then sort so blocks are contiguous.
-    local = rng.integers(0, B, size=N)
+    # Home blocks: in proportion to each block's residential density (land use), then sorted so
+    # blocks are contiguous.
+    density = residential_density(scenario)[geo.land_use]  # (n, B)
+    density[density.sum(axis=1) == 0] = 1.0  # a neighbourhood without dwellings: uniform (never at the defaults)
+    cum = np.cumsum(density, axis=1)
+    cum = cum / cum[:, -1:] + np.arange(geo.n)[:, None]  # row h spans (h, h + 1]: one search for everyone
+    local = np.searchsorted(cum.ravel(), nb + rng.random(N), side="right") - nb.astype(np.int64) * B
+    local = np.minimum(local, B - 1)  # (a guard against rounding at a row's end)
     # Sorted by block: only the home blocks' counts matter (a counting sort, O(N); people are
     # not distinguishable yet, and nb is already in order).
     block_counts = np.bincount(nb.astype(np.int64) * B + local, minlength=geo.n * B)
