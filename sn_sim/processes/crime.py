@@ -102,12 +102,26 @@ N_ATTEMPT_DRAWS = 14
 
 def _row_search(weights: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
     """For each draw i, the column of ``weights[rows[i]]`` picked with probability proportional
-    to its weight, by inverse transform with uniform ``u[i]``: one sorted search over all rows
-    (row k's normalised cumulative weights are shifted to (k, k + 1])."""
-    cum = np.cumsum(weights, axis=1, dtype=np.float64)
-    cum = cum / cum[:, -1:] + np.arange(weights.shape[0])[:, None]
-    col = np.searchsorted(cum.ravel(), rows + u, side="right") - rows * weights.shape[1]
-    return np.minimum(col, weights.shape[1] - 1)  # (a guard against rounding at a row's end)
+    to its weight, by inverse transform with uniform ``u[i]``: one sorted search in the running
+    sum over all rows (float64, so float32 weights lose nothing that matters)."""
+    k, C = weights.shape
+    cum = np.cumsum(weights.ravel(), dtype=np.float64)
+    end = cum[C - 1::C]                       # running sum at the end of each row
+    start = np.concatenate([[0.0], end[:-1]])
+    # Strictly below the row's end, so the pick is a column of positive weight even when the
+    # rounding of u x total would reach the end (rows have positive totals).
+    value = np.minimum(start[rows] + u * (end - start)[rows], np.nextafter(end, -np.inf)[rows])
+    return np.searchsorted(cum, value, side="right") - rows * C
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and each element's index into them (as ``np.unique(return_inverse=True)``),
+    in one pass when the values are already sorted (offenders' home blocks usually are:
+    residents are stored by home block)."""
+    if values.size and (values[1:] >= values[:-1]).all():
+        new = np.concatenate([[True], values[1:] != values[:-1]])
+        return values[new], np.cumsum(new) - 1
+    return np.unique(values, return_inverse=True)
 
 
 def search_attractiveness(world: World) -> np.ndarray:
@@ -128,14 +142,13 @@ def choose_targets(world: World, home_block: np.ndarray, u: np.ndarray) -> np.nd
     distance decay (journeys to crime, Bernasco 2010). Block ``b`` is chosen with probability
     proportional to ``attractiveness_b x ((1 - m) decay(home, b) + m decay(nodes, b))``,
     ``m = crime.activity_node_share`` (the home decay alone where a neighbourhood has no node)."""
-    geo, s = world.geo, world.scenario.crime
+    geo = world.geo
     B = geo.blocks_per_neighbourhood
     # One row of weights per distinct home block among this week's offenders.
-    homes, row = np.unique(home_block, return_inverse=True)
-    h, local = homes // B, homes % B
-    node = geo.node_decay[h]
-    m = np.where(node.any(axis=1), s.activity_node_share, 0.0)[:, None]
-    weights = search_attractiveness(world)[h] * ((1 - m) * geo.home_decay[local] + m * node)
+    homes, row = _distinct(home_block)
+    h = homes // B
+    attract = search_attractiveness(world).astype(np.float32)
+    weights = geo.search_weights.reshape(-1, 3 * B)[homes] * attract[h]
     c = _row_search(weights, row, u)
     return geo.candidate_blocks(h[row], c)
 

@@ -43,6 +43,7 @@ class Geography:
     search_area: np.ndarray       # (n, 3) int64 neighbourhood ids (left, own, right), -1 = none
     home_decay: np.ndarray        # (B, 3B) float32, distance decay from a home block to each candidate, rows sum to 1
     node_decay: np.ndarray        # (n, 3B) float32, distance decay from the neighbourhood's activity nodes, rows sum to 1 (0 without nodes)
+    search_weights: np.ndarray    # (n, B, 3B) float32, (1 - m) home_decay + m node_decay: an offender's search effort by home block
 
     @property
     def n(self) -> int:
@@ -172,6 +173,10 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
 
     land_use = draw_land_use(scenario, n, B, rng)
     home_decay, node_decay = search_decay(scenario, land_use, rows, cols)
+    # The static part of target choice, by home block (the attractiveness changes weekly). A
+    # neighbourhood without activity nodes searches from home only.
+    m = np.where(node_decay.any(axis=1), scenario.crime.activity_node_share, 0.0).astype(np.float32)[:, None, None]
+    search_weights = (1 - m) * home_decay[None, :, :] + m * node_decay[:, None, :]
     search_area = np.stack([left_of, np.arange(n), right_of], axis=1).astype(np.int64)
 
     return Geography(
@@ -179,5 +184,5 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
         city=city, lima=np.array(lima, dtype=bool), inhabitants=inhabitants, crime_level=crime_level,
         deprivation=deprivation, rows=rows, cols=cols,
         adjacent=[np.array(a, dtype=np.int64) for a in adjacent], block_neighbours=nbrs, land_use=land_use,
-        search_area=search_area, home_decay=home_decay, node_decay=node_decay,
+        search_area=search_area, home_decay=home_decay, node_decay=node_decay, search_weights=search_weights,
     )

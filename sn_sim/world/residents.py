@@ -154,9 +154,11 @@ class Residents:
 
 @dataclass
 class AgeGroups:
-    """Who is in which age group (refreshed in every week in which someone crosses an age limit)."""
+    """Who is in which age group. Rebuilt after initial draws; updated every week for the residents
+    whose age changed (the birthday cohort), which is all that can move between groups."""
 
-    youth_idx: np.ndarray  # residents aged youth.min_age..youth.max_age
+    youth: np.ndarray      # (N,) bool, aged youth.min_age..youth.max_age
+    youth_idx: np.ndarray  # indices of ``youth``
     gang_idx: np.ndarray   # who can change gang state: youth, and members who outgrew the ages
     adult: np.ndarray      # (N,) bool, 18+
     age15: np.ndarray      # (N,) bool, 15+ (INEI's survey population)
@@ -165,8 +167,17 @@ class AgeGroups:
     def of(cls, residents: "Residents", min_age: int, max_age: int) -> "AgeGroups":
         r = residents
         youth = (r.age >= min_age) & (r.age <= max_age)
-        return cls(youth_idx=np.flatnonzero(youth), gang_idx=np.flatnonzero(youth | (r.gang == GANG_INVOLVED)),
-                   adult=r.age >= 18, age15=r.age >= 15)
+        return cls(youth=youth, youth_idx=np.flatnonzero(youth),
+                   gang_idx=np.flatnonzero(youth | (r.gang == GANG_INVOLVED)), adult=r.age >= 18, age15=r.age >= 15)
+
+    def update(self, residents: "Residents", idx: np.ndarray, min_age: int, max_age: int) -> None:
+        """Residents ``idx`` changed age (a birthday, or a newborn in their place)."""
+        age = residents.age[idx]
+        self.youth[idx] = (age >= min_age) & (age <= max_age)
+        self.adult[idx] = age >= 18
+        self.age15[idx] = age >= 15
+        self.youth_idx = np.flatnonzero(self.youth)
+        self.gang_idx = np.flatnonzero(self.youth | (residents.gang == GANG_INVOLVED))
 
 
 @dataclass
