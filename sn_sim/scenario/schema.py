@@ -584,6 +584,21 @@ class Resources(Section):
                                                       "the money of a treated neighbourhood-week under like_for_like")
 
 
+class Channels(Section):
+    """Which of the Strategy's lines of action act on the world. A line switched off still spends
+    its money and counts its activities, but changes nothing: `sn-sim decompose` switches them on
+    one by one to take a scenario's effect apart by channel (docs/ODD.md §7.26)."""
+
+    patrol: bool = Field(True, description="extra patrol (in-kind officers and bought hours): deterrence, displacement and diffusion, visible patrol")
+    community_policing: bool = Field(True, description="community-police contacts (trust)")
+    operations: bool = Field(True, description="intelligence-led operations: arrests of gang members (incapacitation), raids' trust cost")
+    programs: bool = Field(True, description="sectoral programs: enrolment protection and lower risk factors")
+    culture_points: bool = Field(True, description="Culture Points workshops (lower risk factors) and activities (use of public space)")
+    juntas: bool = Field(True, description="community activities: junta membership, collective efficacy, tips to the police")
+    spaces: bool = Field(True, description="recovered public spaces (guardianship, disorder)")
+    alcohol: bool = Field(True, description="alcohol-control operations (consumption, violent share)")
+
+
 class Strategy(Section):
     rollout: list[Cohort] = Field(default_factory=list, description="yearly cohorts of selected neighbourhoods")
     mix: Mix = Field(default_factory=Mix, description="split of the budget between the three pillars")
@@ -593,6 +608,8 @@ class Strategy(Section):
                                source="Policia Comunitaria model (MININTER 2018); false only in scenarios")
     resources: Resources = Field(default_factory=Resources, description="like-for-like resources: the reference Strategy whose resources "
                                                                         "the scenario's pillars receive")
+    channels: Channels = Field(default_factory=Channels, description="which lines of action act on the world (all by default; switched off "
+                                                                     "for the channel decomposition)")
     weight_crime: float = P(1.0, ge=0, le=10, unit="weight", description="diagnosis weight of the recorded-crime rate",
                             source="selection criteria (Basombrio): high crime incidence")
     weight_homicide: float = P(0.5, ge=0, le=10, unit="weight", description="diagnosis weight of the homicide rate",
