@@ -232,7 +232,7 @@ class Population(Section):
 
 class Crime(Section):
     offending_rate: float = P(0.04, gt=0, le=0.2, unit="attempts per person-week",
-                              description="weekly offence-attempt probability of a reference resident (male, 18-24, mean risk)",
+                              description="weekly offence-attempt probability of a man at crime.age_peak with mean risk, no gang involvement and no recent prison record, in a neighbourhood with crime level 1",
                               source='value: fitted by the calibration (free parameter offending_rate) to INEI ENAPRES victimisation (targets victimization_*); the default is the prior')
     female_factor: float = P(0.2, ge=0, le=1, unit="multiplier", description="offending of females relative to males",
                              source='value: Steffensmeier & Allan 1996: women are c. 15-20% of arrestees, i.e. offend at c. 0.2 of the male rate')
@@ -242,7 +242,7 @@ class Crime(Section):
                           source='mechanism: Farrington 1986; Hirschi & Gottfredson 1983 (offending declines after the late-teens peak); value assumed', plausible=(5, 15))
     risk_effect: float = P(2.0, ge=0, le=8, unit="log-odds per unit risk", description="offending gradient in the risk score",
                            source='mechanism: Farrington 1995; Loeber & Farrington 1998 (offending rises with accumulated risk factors); value assumed', plausible=(1.0, 4.0))
-    gang_multiplier: float = P(4.0, ge=1, le=20, unit="multiplier", description="offending of gang-involved youth vs. others",
+    gang_multiplier: float = P(4.0, ge=1, le=20, unit="multiplier", description="offending of gang-involved residents (of any age) vs. others",
                                source='mechanism: Thornberry et al. 1993 (facilitation: members offend more while in the gang, less after leaving); value assumed', plausible=(2.0, 6.0))
     at_risk_multiplier: float = P(1.6, ge=1, le=10, unit="multiplier", description="offending of at-risk youth vs. others",
                                   source='assumption: between none (1) and involved (crime.gang_multiplier)', plausible=(1.0, 3.0))
