@@ -237,7 +237,7 @@ class Crime(Section):
     female_factor: float = P(0.2, ge=0, le=1, unit="multiplier", description="offending of females relative to males",
                              source='value: Steffensmeier & Allan 1996: women are c. 15-20% of arrestees, i.e. offend at c. 0.2 of the male rate')
     age_peak: float = P(17.0, ge=14, le=35, unit="years", description="peak of the age-crime curve",
-                        source='value: Farrington 1986 (official offending rates peak at age 17 for males in England and Wales, in the late teens in the US); Hirschi & Gottfredson 1983 (peak in the late teens)', plausible=(16, 20))
+                        source='value: Farrington 1986 (offending rates peak in the late teens, at 17 for convictions in the Cambridge Study, earlier for property than for violent offences); Hirschi & Gottfredson 1983 (peak in the late teens)', plausible=(16, 20))
     age_spread: float = P(9.0, ge=2, le=30, unit="years", description="SD of the declining side of the age-crime curve (the rising side is crime.age_rise_steepness times steeper)",
                           source='mechanism: Farrington 1986; Hirschi & Gottfredson 1983 (offending declines after the late-teens peak); value assumed', plausible=(5, 15))
     risk_effect: float = P(2.0, ge=0, le=8, unit="log-odds per unit risk", description="offending gradient in the risk score",
@@ -395,7 +395,7 @@ class Police(Section):
     contact_min_age: int = P(15, ge=0, le=30, unit="years", description="youngest resident a community-police contact reaches (contacts drawn on younger residents are lost)",
                              source="assumption: community police talk to youth and adults; 15 is INEI's survey population", plausible=(12, 18))
     implementation_quality: float = P(0.6, ge=0, le=1, unit="share", description="share of community-police contacts that are procedurally just",
-                                      source='assumption: Blair et al. 2021 and Gill et al. 2014 report weak implementation and small effects of community policing, not this share', plausible=(0.3, 0.95))
+                                      source='assumption: Blair et al. 2021 (community policing as implemented in six countries did not build trust) and Gill et al. 2014 (modest gains in satisfaction and legitimacy) give no value for this share', plausible=(0.3, 0.95))
     contact_gain: float = P(0.0025, ge=0, le=1, unit="trust score", description="trust gained from a procedurally just contact (absolute, capped at 1)",
                             source="mechanism: Skogan 2006 (good contacts have effects not different from zero); Mazerolle et al. 2013 (procedural justice, small positive effects); value assumed: an eighth of police.contact_loss, within Skogan's 4-14 times asymmetry", plausible=(0.0, 0.005))
     contact_loss: float = P(0.02, ge=0, le=1, unit="trust score", description="trust lost from a poor contact (absolute, floored at 0)",
