@@ -81,8 +81,10 @@ def test_offences_concentrate_at_few_places_stably_from_year_to_year(quiet_scena
     assert max(shares) < 0.2, shares
     piv = res.blocks.pivot_table(index=["neighbourhood", "block"], columns="year", values="offences")
     years = piv.columns
-    rho = [piv[a].rank().corr(piv[b].rank()) for a, b in zip(years[:-1], years[1:])]
-    assert min(rho) > 0.5, rho
+    # Counts, not ranks: at this small scale most blocks see a handful of offences a year, whose
+    # ranks are noise; the hot spots carry the correlation of counts.
+    rho = [piv[a].corr(piv[b]) for a, b in zip(years[:-1], years[1:])]
+    assert min(rho) > 0.8, rho
 
 
 def test_displaced_offences_land_next_to_the_deterred_target(quiet_scenario):
