@@ -155,7 +155,11 @@ def cmd_sensitivity(args) -> int:
 
 
 def register(sub) -> None:
-    """Add ``compare``, ``decompose``, ``sweep`` and ``sensitivity`` to the main CLI's subparsers."""
+    """Add ``compare``, ``decompose``, ``sweep``, ``sensitivity`` and ``validation`` to the main CLI's
+    subparsers."""
+    from sn_sim.experiment import validation
+
+    validation.register(sub)
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
     p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",

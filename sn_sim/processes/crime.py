@@ -85,10 +85,9 @@ def deterrence(world: World) -> np.ndarray:
     s = world.scenario.crime
     blocks, geo = world.blocks, world.geo
     patrol = blocks.patrol_hours.ravel()
-    nbrs = geo.block_neighbours
-    nb_patrol = np.where(nbrs >= 0, patrol[np.maximum(nbrs, 0)], 0.0)
-    n_valid = np.maximum((nbrs >= 0).sum(axis=1), 1)  # (1: a guard against a block without neighbours)
-    perceived = (patrol + s.diffusion_weight * nb_patrol.sum(axis=1) / n_valid).reshape(blocks.patrol_hours.shape)
+    padded = np.append(patrol, 0.0)  # index -1 (no block) reads the appended 0
+    nb_patrol = padded[geo.block_neighbours].sum(axis=1)
+    perceived = (patrol + s.diffusion_weight * nb_patrol / geo.neighbour_count).reshape(blocks.patrol_hours.shape)
     by_patrol = s.patrol_max_deterrence * perceived / (perceived + s.patrol_half_hours)
     informal = s.guardianship_efficacy * world.places.efficacy[:, None] + s.guardianship_space * blocks.space_condition
     return 1.0 - (1.0 - by_patrol) * np.exp(-informal)

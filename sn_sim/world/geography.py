@@ -14,6 +14,7 @@ the adjacent ones. Block fields live in :mod:`sn_sim.world.blocks`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -48,6 +49,11 @@ class Geography:
     @property
     def n(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def neighbour_count(self) -> np.ndarray:
+        """(n*B,) Moore neighbours of each block (at least 1: a guard, every block has 3 or more)."""
+        return np.maximum((self.block_neighbours >= 0).sum(axis=1), 1)
 
     @property
     def blocks_per_neighbourhood(self) -> int:
