@@ -24,7 +24,7 @@ from sn_sim import arguments
 DEFAULT_SCENARIO = "lima_culture_points"  # shipped; the one scenario with every target in scope
 DEFAULT_OUT = Path("runs") / "calibration"
 PARAMETER_FILE = "calibrated.toml"
-REPORT_FILES = ("fit_report.md", "fit_table.csv", "fit.png")
+REPORT_FILES = ("fit_report.md", "fit_table.csv", "fit.png", "fit.svg")
 OOS_PARAMETERS = ("offending_rate", "reporting_base")  # what the 2015-2017 survey rates inform
 
 
