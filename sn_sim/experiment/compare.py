@@ -543,6 +543,8 @@ def effects_over_time_figure(res: ComparisonResult, scope: str = "all"):
 
 def forest_figure(res: ComparisonResult):
     """Effects with 95% intervals, one panel per outcome; both scopes."""
+    from matplotlib.ticker import MaxNLocator
+
     from sn_sim.observe import style
 
     names = [n for n in res.manifest["scenario_names"] if n != res.base]
@@ -572,6 +574,7 @@ def forest_figure(res: ComparisonResult):
         ax.set_title(f"{label}", fontsize=9)
         ax.set_xlabel(f"difference ({'percentage points' if unit == '% / pp' else unit})", fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # narrow panels: few ticks, so labels never run together
         style.tidy(ax)
     for ax in axes.ravel()[len(shown):]:
         ax.set_visible(False)
@@ -589,6 +592,8 @@ def cost_effect_figure(res: ComparisonResult, scope: str = "all"):
     """Extra cost (budget + in-kind) against offences averted, one marker per mix with 95%
     intervals. The mixes are told apart by colour and marker and named in the legend with their
     cost per offence averted, so no label can print over another or off the axes."""
+    from matplotlib.ticker import StrMethodFormatter
+
     from sn_sim.observe import style
 
     names = [n for n in res.manifest["scenario_names"] if n != res.base]
@@ -596,7 +601,7 @@ def cost_effect_figure(res: ComparisonResult, scope: str = "all"):
     e = res.effects[res.effects["scope"] == scope].set_index(["scenario", "outcome"])
     fig, axes = style.figure(1, 1, (9, 6.5))
     ax = axes[0, 0]
-    ax.plot([0], [0], marker="o", ms=8, mfc="white", mec=style.BLACK, ls="none", label=f"{res.base} (the base)")
+    ax.plot([0], [0], marker="o", ms=8, color=style.BLACK, mfc="white", ls="none", label=f"{res.base} (the base)")
     for name in names:
         a = e.loc[(name, "offences_averted")]
         c = e.loc[(name, "total_cost_usd")]
@@ -613,6 +618,7 @@ def cost_effect_figure(res: ComparisonResult, scope: str = "all"):
     style.zero_line(ax, "y")
     style.zero_line(ax, "x")
     ax.margins(0.15)  # room around the outermost intervals
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel(f"Offences averted in the post period (offences; {SCOPE_LABELS[scope]})")
     ax.set_ylabel("Extra total cost, budget + in-kind (USD million)")
     style.tidy(ax)
