@@ -106,8 +106,8 @@ def estimator_comparison_figure(effects: pd.DataFrame, outcomes: list[str]):
             ax.axvline(d.loc[d["replicate"] == r0, "true_att"].mean(), color=style.BLACK, ls="--", lw=1)
         ax.axvline(0, color=style.GREY, lw=0.6)
         ax.set_yticks(range(len(names)), [est.estimator_name(e) for e in names], fontsize=7)
-        ax.set_title(OUTCOMES[name].label, fontsize=9)
-        ax.set_xlabel(f"average effect on the treated ({OUTCOMES[name].unit})", fontsize=8)
+        ax.set_title(style.wrap(OUTCOMES[name].label, 48), fontsize=9)
+        ax.set_xlabel(style.wrap(f"average effect on the treated ({OUTCOMES[name].unit})", 60), fontsize=8)
         style.tidy(ax)
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
