@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Headless: figures are files, never windows (set before anything imports matplotlib; a
+    # backend the user chose stays).
+    os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

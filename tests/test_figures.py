@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from mini import mini_scenario
 from sn_sim.api import run
+from sn_sim.errors import SnSimError
 from sn_sim.evaluation.twins import run_twin
 from sn_sim.experiment.compare import SERIES, compare, paired_effects_over_time
 from sn_sim.observe import style
@@ -95,7 +96,7 @@ def test_a_plain_run_says_it_has_no_counterfactual_and_hides_empty_series(tiny_w
     effort = quiet.plot("youth_and_effort")
     for ax in effort.axes[1:]:
         assert ax.get_legend() is None and not ax.get_lines()
-    with pytest.raises(Exception, match="unknown figure"):
+    with pytest.raises(SnSimError, match="unknown figure"):
         results.plot("nope")
 
 
@@ -121,6 +122,8 @@ def test_compare_plots_paired_effects_per_scenario(comparison):
     # Removing the rollout removes its cost: the cumulative-cost effect ends clearly below 0.
     cost = paired_effects_over_time(comparison, "total_cost_to_date_usd")["nothing"].iloc[-1]
     assert cost["hi"] < 0
+    with pytest.raises(SnSimError, match="has no scope"):
+        comparison.plot("effects_over_time", scope="treated")
 
 
 def test_cost_effect_has_no_labels_to_collide(comparison):

@@ -182,16 +182,19 @@ class ComparisonResult:
 
     def plot(self, name: str = "effects_over_time", scope: str = "all"):
         """One comparison figure as a matplotlib Figure (shown inline in a notebook): ``name`` is
-        ``effects_over_time`` (paired effects week by week), ``forest`` (effects with intervals)
-        or ``cost_effect`` (extra cost against offences averted); ``scope`` ``all`` or ``treated``
-        (not for ``forest``, which shows both)."""
+        ``effects_over_time`` (paired effects week by week, whole pool), ``forest`` (effects with
+        intervals, both scopes) or ``cost_effect`` (extra cost against offences averted);
+        ``scope`` ``all`` or ``treated`` for ``cost_effect``."""
         if name not in FIGURES:
             raise SnSimError(f"plot: unknown figure {name!r} (expected one of {', '.join(FIGURES)})")
         if scope not in outcomes.SCOPES:
             raise SnSimError(f"plot: unknown scope {scope!r} (expected one of {', '.join(outcomes.SCOPES)})")
-        if name == "forest":
-            return forest_figure(self)
-        return (effects_over_time_figure if name == "effects_over_time" else cost_effect_figure)(self, scope)
+        if name == "cost_effect":
+            return cost_effect_figure(self, scope)
+        if scope != "all":
+            raise SnSimError(f"plot: {name} has no scope (effects over time: the whole pool, whose weeks are "
+                             "paired; forest: both scopes)")
+        return forest_figure(self) if name == "forest" else effects_over_time_figure(self)
 
     def figures(self) -> dict:
         """Every comparison figure (name -> Figure), on the whole pool."""
@@ -469,13 +472,15 @@ def _date_axis(ax) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
-def paired_effects_over_time(res: ComparisonResult, col: str, scope: str = "all") -> dict[str, pd.DataFrame]:
-    """Week by week, each scenario minus the base, replicate by replicate (common random numbers),
-    smoothed per replicate over 4 weeks (not the cumulative cost); per scenario a frame indexed by
-    date with the mean effect and its 95% t-interval across replicates (display units)."""
+def paired_effects_over_time(res: ComparisonResult, col: str) -> dict[str, pd.DataFrame]:
+    """Week by week, each scenario minus the base over the whole pool, replicate by replicate
+    (common random numbers), smoothed per replicate over 4 weeks (not the cumulative cost); per
+    scenario a frame indexed by date with the mean effect and its 95% t-interval across
+    replicates (display units). Only the whole pool: the weekly series of the "treated" scope
+    are each scenario's own treated neighbourhoods, not the same neighbourhoods in the base."""
     from scipy import stats
 
-    s = res.series[res.series["scope"] == scope]
+    s = res.series[res.series["scope"] == "all"]
     f = SERIES_FACTORS.get(col, 1)
 
     def wide(name):
@@ -496,14 +501,14 @@ def paired_effects_over_time(res: ComparisonResult, col: str, scope: str = "all"
     return out
 
 
-def effects_over_time_figure(res: ComparisonResult, scope: str = "all"):
-    """Paired effects over time: each scenario minus the base, mean and 95% interval across
-    replicates, one panel per outcome; 0 = no difference from the base."""
+def effects_over_time_figure(res: ComparisonResult):
+    """Paired effects over time on the whole pool: each scenario minus the base, mean and 95%
+    interval across replicates, one panel per outcome; 0 = no difference from the base."""
     from sn_sim.observe import style
 
     others = [n for n in res.manifest["scenario_names"] if n != res.base]
     looks = style.series_styles(others)
-    effects = {col: paired_effects_over_time(res, col, scope) for col in SERIES}
+    effects = {col: paired_effects_over_time(res, col) for col in SERIES}
     # A scenario whose effect is exactly 0 on every outcome and week is the base again: listed, not drawn.
     same = [n for n in others if all(style.all_zero(effects[c][n]["effect"]) for c in SERIES)]
     fig, axes = style.figure(2, 3, (14, 7.5), sharex=True)
@@ -530,7 +535,7 @@ def effects_over_time_figure(res: ComparisonResult, scope: str = "all"):
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=9)
     n = res.manifest["replicates"]
-    detail = (f"{SCOPE_LABELS[scope]}: each scenario minus {res.base}, replicate by replicate on common random "
+    detail = (f"{SCOPE_LABELS['all']}: each scenario minus {res.base}, replicate by replicate on common random "
               f"numbers; line = mean of {n} replicates, band = 95% interval"
               + ("" if n > 1 else " (none with one replicate)")
               + f"; {SMOOTH_WEEKS}-week rolling mean (cost: cumulative); 0 = same as {res.base}; "

@@ -35,18 +35,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+# Figures are matplotlib.figure.Figure objects, never pyplot's: no backend is chosen here (the
+# command line runs headless with Agg; a notebook keeps its own and shows the returned Figures).
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")  # headless: plots are files, never windows (a notebook keeps its own backend)
-
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from sn_sim.observe import outcomes, style  # noqa: E402
+from sn_sim.observe import outcomes, style
 
 FIGSIZE = (11, 7)
 SMOOTH_WEEKS = 4  # weekly counts are noisy at neighbourhood scale; a month shows the trend

@@ -36,7 +36,8 @@ CAVEATS = [
      "neighbourhood."),
     ("It is not an evaluation of the real Barrio Seguro.",
      "Effects here are what the model's mechanisms produce from parameters taken from the literature and the "
-     "calibration. They are as good as those assumptions (docs/ODD.md lists each one and its source)."),
+     "calibration. They are as good as those assumptions (the model's documentation, docs/ODD.md, lists each "
+     "one and its source)."),
     ("The intervals are not the whole uncertainty.",
      "A 95% interval here spans the simulation noise across replicates run on common random numbers. It does not "
      "include the uncertainty of the parameters or of the model's structure, which is larger: a difference whose "
@@ -481,9 +482,9 @@ def _page(sections: dict, manifest: dict) -> str:
                    else "")
     hashes = manifest.get("scenario_hash") or ", ".join(
         f"{s['name']} {str(s.get('hash', ''))[:12]}" for s in manifest.get("scenarios", []))
+    created = f" created {html.escape(str(manifest['created']))}" if manifest.get("created") else ""
     provenance = (f"Written by {GENERATOR} {html.escape(package_version())} from an output of sn_sim "
-                  f"{html.escape(str(manifest.get('version', '?')))} created {html.escape(str(manifest.get('created', '?')))}"
-                  f"; git commit {html.escape(str(manifest.get('git_commit') or 'n/a'))}; scenario hash "
+                  f"{html.escape(str(manifest.get('version', '?')))}{created}; git commit {html.escape(str(manifest.get('git_commit') or 'n/a'))}; scenario hash "
                   f"{html.escape(str(hashes)[:300])}; seed {html.escape(str(manifest.get('seed')))}. Every data file "
                   "was verified against its checksum before this page was drawn.")
     title = html.escape(sections["title"])
