@@ -11,6 +11,7 @@ skipped locally; with ``CI`` set it must run.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -138,6 +139,13 @@ def test_report_refuses_other_files_and_bad_directories(outputs, tmp_path, capsy
     err = one_line_error(capsys)
     assert "effects.csv: does not match its checksum" in err
     assert not (tampered / "report.html").exists()
+    # A manifest edited into another shape is refused in one line too.
+    shutil.rmtree(tampered)
+    shutil.copytree(outputs / "cmp", tampered)
+    manifest = json.loads((tampered / "manifest.json").read_text())
+    (tampered / "manifest.json").write_text(json.dumps({**manifest, "base": 5}))
+    assert main(["report", str(tampered)]) == 2
+    assert "manifest.json: base: missing or not a str" in one_line_error(capsys)
     run = tmp_path / "run"
     shutil.copytree(outputs / "run", run)
     (run / "report.html").unlink()

@@ -260,6 +260,14 @@ def load_comparison(path: str | Path, verify: bool = True) -> ComparisonResult:
         raise SnSimError(f"{mpath}: not valid JSON ({exc})"[:300]) from None
     if not isinstance(manifest, dict) or manifest.get("kind") != "sn_sim.compare":
         raise SnSimError(f"{mpath}: not a compare manifest (kind is not sn_sim.compare)")
+    for key, kind in (("base", str), ("scenario_names", list), ("seed", int), ("replicates", int),
+                      ("post_start", str), ("calendar_end", str), ("scenarios", list)):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise SnSimError(f"{mpath}: {key}: missing or not a {kind.__name__}")
+    if manifest["base"] not in manifest["scenario_names"] or not all(
+            isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("scenario"), dict)
+            for s in manifest["scenarios"]):
+        raise SnSimError(f"{mpath}: scenarios: not the scenarios of this comparison (base, names, resolved scenarios)")
     if verify:
         verify_checksums(path, manifest)
     frames = {}

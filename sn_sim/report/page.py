@@ -171,7 +171,7 @@ def _run_sections(directory: Path, results: Results, twin: Results | None) -> di
     m = results.manifest
     scenario = _scenario(m.get("scenario") or {}, str(directory / "manifest.json"))
     post = outcomes.post_start_for(scenario)
-    n = int(m.get("replicates", results.panel["replicate"].nunique()))
+    n = int(results.panel["replicate"].nunique())
     name = scenario.name
     title = f"What happens to crime and trust under “{name}”?"
     rows = _run_numbers(results, twin, post)
