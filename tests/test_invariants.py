@@ -74,7 +74,10 @@ def test_parts_never_exceed_wholes(panel):
     np.testing.assert_allclose(p.violent_offences + p.property_offences, p.offences)
     assert (p.homicides <= p.violent_offences + 1e-9).all()
     assert (p.recorded_crimes <= p.offences + 1e-9).all()
-    assert (p.victims <= p.offences + 1e-9).all()
+    # Victims are counted where they live, offences where they happen (a market draws victims from
+    # the next neighbourhoods too): only the pool-wide weekly totals are ordered.
+    weekly = p.groupby(["replicate", "week"])[["victims", "offences"]].sum()
+    assert (weekly.victims <= weekly.offences + 1e-9).all()
     assert (p.incarcerated <= p.population).all()
     assert (p.youth_at_risk + p.youth_in_gangs <= p.youth + 1e-9).all()
     assert (p.youth <= p.population).all()

@@ -281,9 +281,29 @@ def test_community_contacts_move_trust_with_implementation_quality(quiet_scenari
     police.community_contacts(m.world, contacts)
     sl = m.world.layout.neighbourhood_slice(0)
     change = (r.trust - before)[sl]
-    assert direction * change.mean() > 0.005
+    step = s.police.contact_gain if direction > 0 else s.police.contact_loss
+    assert direction * change.mean() > 0.25 * step  # about half the residents contacted, each moved by one step
     assert np.all(direction * change >= 0)  # nobody moves the wrong way
     np.testing.assert_array_equal(r.trust[sl.stop:], before[sl.stop:])  # other neighbourhoods untouched
+
+
+def test_community_contacts_cost_trust_unless_nearly_all_are_good(quiet_scenario):
+    """Skogan's asymmetry: a bad contact weighs several times a good one, so at the default quality
+    contacts lower trust on average, at every trust level (absolute steps), and only near-perfect
+    implementation builds it."""
+    def mean_change(quality):
+        m = make_model(_with(quiet_scenario, **{"police.implementation_quality": quality}), seed=7)
+        before = m.residents.trust.copy()
+        contacts = np.zeros(m.geo.n)
+        contacts[0] = 20_000
+        police.community_contacts(m.world, contacts)
+        sl = m.world.layout.neighbourhood_slice(0)
+        change, low = (m.residents.trust - before)[sl], before[sl] < 0.2
+        return change.mean(), change[low].mean()
+
+    everyone, distrustful = mean_change(quiet_scenario.police.implementation_quality)
+    assert everyone < 0 and distrustful < 0  # also among the distrustful, who gained under relative steps
+    assert mean_change(0.97)[0] > 0
 
 
 def _free_involved(m):

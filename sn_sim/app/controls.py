@@ -174,8 +174,8 @@ CONTROLS: tuple[Control, ...] = (
             write=lambda s, v: {"police.hot_zone_share": _clip01(v)}, low=0.0, high=1.0, step=0.01),
     Control("implementation_quality", "Policing quality", "float",
             "`police.implementation_quality`",
-            "community-policing quality: share of community-police contacts that are procedurally just (they build trust; poor ones "
-            "cost more than good ones gain)",
+            "community-policing quality: share of community-police contacts that are procedurally just (good ones gain a little "
+            "trust; poor ones cost several times more)",
             read=lambda s: round(s.police.implementation_quality, 2),
             write=lambda s, v: {"police.implementation_quality": _clip01(v)}, low=0.0, high=1.0, step=0.01),
     Control("program_capacity", "Program capacity ×", "float",

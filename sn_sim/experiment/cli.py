@@ -69,6 +69,35 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_decompose(args) -> int:
+    from sn_sim.experiment.channels import decompose, parse_order
+    from sn_sim.experiment.compare import _resolve
+
+    _check_workers(args)
+    order = parse_order(args.order)  # before anything runs
+    overrides = list(args.overrides)
+    if args.scale is not None:
+        overrides.append(f"population.scale={args.scale}")
+    (scenario,) = _resolve([args.scenario], overrides)
+    out = Path(args.out) if args.out else Path("runs") / safe_name(f"decompose-{scenario.name}")
+    with _cluster(args) as executor:
+        if not args.out:
+            from sn_sim.observe.storage import check_output_dir
+
+            if out.parent.exists():
+                check_output_dir(out, args.force, kind="decompose")
+            else:
+                out.parent.mkdir(parents=True)
+        res = decompose(scenario, replicates=args.replicates, seed=args.seed, order=order, out=out,
+                        workers=args.workers, executor=executor, force=args.force, plots=not args.no_plots,
+                        progress=not args.quiet)
+    if not args.quiet:
+        print(res.markdown())
+        print(f"\nwrote {out}/ (channels.csv, channels.md, replicates.csv, manifest.json"
+              f"{', plots/' if not args.no_plots else ''})")
+    return 0
+
+
 def cmd_sweep(args) -> int:
     from sn_sim.experiment.executors import ClusterLostError
     from sn_sim.experiment.sweep import plan_from_manifest, plan_sweep, run_sweep
@@ -126,7 +155,7 @@ def cmd_sensitivity(args) -> int:
 
 
 def register(sub) -> None:
-    """Add ``compare``, ``sweep`` and ``sensitivity`` to the main CLI's subparsers."""
+    """Add ``compare``, ``decompose``, ``sweep`` and ``sensitivity`` to the main CLI's subparsers."""
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
     p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",
@@ -142,6 +171,26 @@ def register(sub) -> None:
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("decompose", help="take a scenario's effects apart by channel (patrol, operations, programs, ...)")
+    p.add_argument("scenario", metavar="SCENARIO.toml", help="scenario (a file or a shipped name)")
+    p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",
+                   help=f"replicates (default 5; {arguments.limit_note(arguments.MAX_REPLICATES)})")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="root seed (default 0)")
+    p.add_argument("--order", default=None, metavar="A,B,...",
+                   help="order in which channels are switched on (default: " + ",".join(
+                       ["patrol", "community_policing", "operations", "programs", "culture_points", "juntas",
+                        "spaces", "alcohol"]) + ")")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a key of the scenario (repeatable)")
+    p.add_argument("--scale", type=float, default=None, metavar="K", help="agents per inhabitant")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/decompose-<scenario>)")
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N", help="local processes (default all cores)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on a Dask cluster")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.set_defaults(func=cmd_decompose)
 
     p = sub.add_parser("sweep", help="run a parameter sweep file into a resumable sweep directory")
     p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (or, with --resume, a sweep directory)")

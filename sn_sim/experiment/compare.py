@@ -334,10 +334,6 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
     scheduler : tcp://HOST:PORT of a Dask scheduler instead of the local pool
     overrides : ``--set`` style overrides applied to every scenario (e.g. population.scale)
     """
-    from tqdm import tqdm
-
-    from sn_sim.experiment.executors import LocalPoolExecutor, RunTask, default_workers, make_executor
-
     if len(scenarios) < 2:
         raise SnSimError("compare: needs at least two scenarios (the base first)")
     if replicates < 1:
@@ -351,28 +347,8 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
         check_output_dir(Path(out), force, kind="compare")  # fail before simulating, not after
     names = _unique_names(scs)
     post_start = outcomes.post_start_for(*scs)
-    tasks = [RunTask(scenario=s.to_dict(), seed=seed, replicate=r, post_start=post_start.isoformat(),
-                     kind="compare", key=i * replicates + r)
-             for i, s in enumerate(scs) for r in range(replicates)]
-    own = executor is None
-    if own:
-        if scheduler:
-            executor = make_executor(None, scheduler)
-        else:
-            executor = LocalPoolExecutor(min(workers or default_workers(), len(tasks)))
-        executor.start()
-    results: dict[tuple[int, int], dict] = {}
-    try:
-        with tqdm(total=len(tasks), unit="run", desc="compare", disable=not progress, dynamic_ncols=True) as bar:
-            for o in executor.run(tasks):
-                i, r = divmod(tasks[o.index].key, replicates)
-                if not o.ok:
-                    raise RuntimeError(f"compare: {names[i]} replicate {r} failed: {o.error}\n{o.traceback or ''}")
-                results[(i, r)] = o.value
-                bar.update(1)
-    finally:
-        if own:
-            executor.close()
+    results = run_on_common_numbers(scs, names, replicates, seed, post_start, workers=workers, scheduler=scheduler,
+                                    executor=executor, progress=progress, what="compare")
 
     effects, summary, reps, series = _analyse(results, names, replicates)
     from sn_sim.api import package_version
@@ -392,6 +368,41 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
     if out is not None:
         res.save(out, force=force, plots=plots)
     return res
+
+
+def run_on_common_numbers(scs: list[Scenario], names: list[str], replicates: int, seed: int, post_start: dt.date, *,
+                          workers: int | None = None, scheduler: str | None = None, executor=None,
+                          progress: bool = False, what: str = "compare") -> dict[tuple[int, int], dict]:
+    """Run replicate r of every scenario with run_replicate(scenario, seed, r) on the local pool,
+    a Dask cluster or ``executor``; returns {(scenario index, replicate): per-neighbourhood totals
+    and weekly series} (executors.RunTask kind "compare")."""
+    from tqdm import tqdm
+
+    from sn_sim.experiment.executors import LocalPoolExecutor, RunTask, default_workers, make_executor
+
+    tasks = [RunTask(scenario=s.to_dict(), seed=seed, replicate=r, post_start=post_start.isoformat(),
+                     kind="compare", key=i * replicates + r)
+             for i, s in enumerate(scs) for r in range(replicates)]
+    own = executor is None
+    if own:
+        if scheduler:
+            executor = make_executor(None, scheduler)
+        else:
+            executor = LocalPoolExecutor(min(workers or default_workers(), len(tasks)))
+        executor.start()
+    results: dict[tuple[int, int], dict] = {}
+    try:
+        with tqdm(total=len(tasks), unit="run", desc=what, disable=not progress, dynamic_ncols=True) as bar:
+            for o in executor.run(tasks):
+                i, r = divmod(tasks[o.index].key, replicates)
+                if not o.ok:
+                    raise RuntimeError(f"{what}: {names[i]} replicate {r} failed: {o.error}\n{o.traceback or ''}")
+                results[(i, r)] = o.value
+                bar.update(1)
+    finally:
+        if own:
+            executor.close()
+    return results
 
 
 def _analyse(results, names, replicates):

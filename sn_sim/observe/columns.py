@@ -130,8 +130,9 @@ PANEL_GROUPS: tuple[Group, ...] = (
               "offences known to the police: reported by the victim, witnessed by patrol, or homicides. Junta tips "
               "(which only feed the police's map) are not included"),
         _flow("victims", "persons", "residents of the neighbourhood, any age",
-              "distinct residents victimised this week (never the offender or a prisoner, except for the rare "
-              "offence whose one redraw hits one again: ODD §7.8)"),
+              "distinct residents victimised this week, wherever the offence happened (a market or stop in the next "
+              "neighbourhood too), so a neighbourhood can have more victims than offences at its blocks; never the "
+              "offender or a prisoner, except for the rare offence whose one redraw hits one again: ODD §7.8)"),
         _flow("arrests", "persons", "offenders living in the neighbourhood; gang members caught in its operations",
               "people arrested: offenders of cleared recorded offences (counted in their home neighbourhood) plus "
               "gang-involved residents (of any age) caught in intelligence operations; before conviction (each is "
@@ -277,6 +278,9 @@ BLOCKS: tuple[Column, ...] = (
     Column("col", "int16", "—", "the block",
            "grid column, 0 … `population.block_cols` − 1; column 0 touches the last column of the previous "
            "neighbourhood of the same city"),
+    Column("land_use", "category", "—", "the block",
+           "what the block is used for: residential, commercial, market, transport (a main stop) or nightlife "
+           "(`land_use.*`); markets and transport stops are the activity nodes offenders search around"),
     Column("offences", "float64", "offences (inhabitant units)", "offences at the block, by anyone",
            "offences at the block during the year (recorded weeks only: burn-in is excluded)"),
     Column("patrol_hours_last_week", "float64", "hours", "the block",

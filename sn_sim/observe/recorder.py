@@ -16,6 +16,7 @@ import pandas as pd
 from sn_sim.observe.columns import FLOW_COLUMNS, STOCK_COLUMNS
 from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 from sn_sim.world import World
+from sn_sim.world.geography import LAND_USES
 from sn_sim.world.neighbourhoods import STAGES
 
 
@@ -93,6 +94,7 @@ class PanelRecorder:
             "block": np.tile(np.arange(B, dtype=np.int16), n),
             "row": np.tile(rows.astype(np.int16), n),
             "col": np.tile(cols.astype(np.int16), n),
+            "land_use": pd.Categorical.from_codes(m.geo.land_use.ravel(), categories=list(LAND_USES)),
             "offences": blocks.offences_year.ravel() / m.scale,
             "patrol_hours_last_week": blocks.patrol_hours.ravel(),
             "space_recovered": blocks.recovered.ravel(),

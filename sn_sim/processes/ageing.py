@@ -5,8 +5,8 @@ each week. Ageing everyone on 1 January would make every youth output step once 
 whole cohort would enter the youth ages and another leave them in the same week.
 
 Youth who leave the youth ages lose their at-risk status (gang members may stay involved and
-desist later); the age groups every other process uses are refreshed when someone crosses an
-age limit.
+desist later); the age groups every other process uses are updated for the birthday cohort when
+someone in it crosses an age limit.
 
 The age pyramid stays as it was drawn (world/residents.py: pyramid): at a birthday at age a the
 person dies with probability 1 - P(a+1)/P(a) (zero in the flat young part) and a newborn takes
@@ -65,4 +65,4 @@ class Ageing(Process):
         if dead.size:
             r.newborn(dead, *personal_traits(world.scenario, world.geo, r.neighbourhood[dead], rng))
         if dead.size or np.isin(old.astype(np.int64) + 1, self.limits).any():
-            world.refresh_ages()
+            world.ages.update(r, idx, y.min_age, y.max_age)

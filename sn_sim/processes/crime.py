@@ -20,6 +20,7 @@ from sn_sim.scenario import Scenario
 from sn_sim.world.events import Offences
 from sn_sim.world import World
 from sn_sim.world.world import CHUNK
+from sn_sim.world.geography import RESIDENTIAL
 from sn_sim.world.randomness import keyed_uniforms
 
 
@@ -94,48 +95,106 @@ def deterrence(world: World) -> np.ndarray:
 
 
 # Columns of the per-attempt uniforms (one row per offender, keyed by who they are).
-(U_CROSS, U_NEIGHBOUR_NB, U_STAY, U_TARGET, U_DETER, U_RETRY, U_RETRY_BLOCK, U_RETRY_DETER,
- U_VIOLENT, U_LETHAL, U_VICTIM, U_VICTIM_AGAIN, U_REPORT, U_WITNESS, U_CLEARED) = range(15)
-N_ATTEMPT_DRAWS = 15
+(U_TARGET, U_DETER, U_RETRY, U_RETRY_BLOCK, U_RETRY_DETER, U_VIOLENT, U_LETHAL, U_VISITOR, U_VISITOR_NB,
+ U_VICTIM, U_VICTIM_AGAIN, U_REPORT, U_WITNESS, U_CLEARED) = range(14)
+N_ATTEMPT_DRAWS = 14
 
 
-def _choose_target_blocks(world, offenders: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Target block for each attempt: attractiveness x distance decay within the home
-    neighbourhood, or attractiveness alone in an adjacent neighbourhood (cross-border trips)."""
-    r, geo, blocks = world.residents, world.geo, world.blocks
+def _row_search(weights: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each draw i, the column of ``weights[rows[i]]`` picked with probability proportional
+    to its weight, by inverse transform with uniform ``u[i]``: one sorted search in the running
+    sum over all rows (float64, so float32 weights lose nothing that matters)."""
+    k, C = weights.shape
+    cum = np.cumsum(weights.ravel(), dtype=np.float64)
+    end = cum[C - 1::C]                       # running sum at the end of each row
+    start = np.concatenate([[0.0], end[:-1]])
+    # Strictly below the row's end, so the pick is a column of positive weight even when the
+    # rounding of u x total would reach the end (rows have positive totals).
+    value = np.minimum(start[rows] + u * (end - start)[rows], np.nextafter(end, -np.inf)[rows])
+    return np.searchsorted(cum, value, side="right") - rows * C
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and each element's index into them (as ``np.unique(return_inverse=True)``),
+    in one pass when the values are already sorted (offenders' home blocks usually are:
+    residents are stored by home block)."""
+    if values.size and (values[1:] >= values[:-1]).all():
+        new = np.concatenate([[True], values[1:] != values[:-1]])
+        return values[new], np.cumsum(new) - 1
+    return np.unique(values, return_inverse=True)
+
+
+def search_attractiveness(world: World) -> np.ndarray:
+    """(n, 3B) attractiveness of each neighbourhood's search area (left, own and right
+    neighbourhood's blocks; zero where a side neighbourhood does not exist)."""
+    blocks, geo = world.blocks, world.geo
+    attract = np.vstack([blocks.current_attractiveness, np.zeros((1, geo.blocks_per_neighbourhood))])
+    area = np.where(geo.search_area >= 0, geo.search_area, geo.n)  # row n: the zero row
+    return attract[area].reshape(geo.n, -1)
+
+
+def choose_targets(world: World, home_block: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Target block (global id) of attempts by offenders living at ``home_block``.
+
+    An offender searches the blocks of the home neighbourhood and of the neighbourhoods on either
+    side, around the anchors of their routine activities (Brantingham & Brantingham 1993): the
+    home block and the neighbourhood's activity nodes (markets, transport stops), each with
+    distance decay (journeys to crime, Bernasco 2010). Block ``b`` is chosen with probability
+    proportional to ``attractiveness_b x ((1 - m) decay(home, b) + m decay(nodes, b))``,
+    ``m = crime.activity_node_share`` (the home decay alone where a neighbourhood has no node)."""
+    geo = world.geo
     B = geo.blocks_per_neighbourhood
-    s = world.scenario.crime
-    home_nb = r.neighbourhood[offenders].astype(np.int64)
-    home_local = r.block[offenders].astype(np.int64) - home_nb * B
-    attract = (blocks.attractiveness + blocks.repeat).astype(np.float32)
-
-    target_nb = home_nb.copy()
-    crossing = u[:, U_CROSS] < s.roam_share * s.cross_border_share
-    table, counts = geo.adjacent_table
-    i = np.flatnonzero(crossing & (counts[home_nb] > 0))
-    pick = (u[i, U_NEIGHBOUR_NB] * counts[home_nb[i]]).astype(np.int64)
-    target_nb[i] = table[home_nb[i], pick]
-    # Blocks within the target neighbourhood, offender by offender: (offenders x blocks)
-    # weights, taken in row chunks so that they stay in the CPU cache.
-    local = np.empty(offenders.size, dtype=np.int64)
-    rows = max(CHUNK // B, 1)
-    for lo in range(0, offenders.size, rows):
-        part = slice(lo, lo + rows)
-        local[part] = _local_target(world, attract, home_local[part], target_nb[part], home_nb[part], u[part])
-    return target_nb * B + np.minimum(local, B - 1)  # (a guard against rounding in the cumulative sum)
+    # One row of weights per distinct home block among this week's offenders.
+    homes, row = _distinct(home_block)
+    h = homes // B
+    attract = search_attractiveness(world).astype(np.float32)
+    weights = geo.search_weights.reshape(-1, 3 * B)[homes] * attract[h]
+    c = _row_search(weights, row, u)
+    return geo.candidate_blocks(h[row], c)
 
 
-def _local_target(world, attract, home_local, target_nb, home_nb, u) -> np.ndarray:
-    s, geo = world.scenario.crime, world.geo
-    away = target_nb != home_nb
-    # Staying home: roamers spread by distance decay; non-roamers favour their own block.
-    weights = attract[target_nb]
-    decay = geo.block_decay[home_local]
-    stay_home_block = u[:, U_STAY] >= s.roam_share
-    weights = np.where(away[:, None], weights, weights * decay)
-    weights[stay_home_block & ~away, home_local[stay_home_block & ~away]] *= s.home_block_weight
-    cum = np.cumsum(weights, axis=1)
-    return (cum < (u[:, U_TARGET] * cum[:, -1])[:, None]).sum(axis=1)
+def displacement_targets(world: World, deterred_at: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Block where a displaced offender retries: one of the Moore neighbours of the deterred
+    target (across a neighbourhood border too), with probability proportional to its
+    attractiveness -- the next suitable target nearby (crime pattern theory: Brantingham &
+    Brantingham 1993). Every block has at least three neighbours, so a retry always has a place."""
+    options = world.geo.block_neighbours[deterred_at]  # (k, 8), -1 where there is no block
+    attract = world.blocks.current_attractiveness.ravel()
+    weights = np.where(options >= 0, attract[np.maximum(options, 0)], 0.0)
+    c = _row_search(weights, np.arange(options.shape[0]), u)
+    return options[np.arange(options.shape[0]), c]
+
+
+def _victims(world: World, target: np.ndarray, offenders: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Victims of completed offences at ``target`` blocks: the block's residents, or people present
+    from elsewhere (residents of the target's neighbourhood or of the next ones, in proportion to
+    their numbers) with the land use's visitor share -- markets and stops draw their victims from
+    a wide area (Brantingham & Brantingham 1995). Victims are residents, so victimisation rates stay
+    defined over residents as INEI's surveys define them."""
+    geo, layout, lu = world.geo, world.layout, world.scenario.land_use
+    r, week = world.residents, world.clock.week
+    B = geo.blocks_per_neighbourhood
+    nb_target = target // B
+    residential = geo.land_use.ravel()[target] == RESIDENTIAL
+    visitor = u[:, U_VISITOR] < np.where(residential, lu.visitors_residential, lu.visitors_nonresidential)
+
+    start = layout.block_start[target]
+    size = layout.block_start[target + 1] - start
+    # A visitor's neighbourhood: one of the search area's, in proportion to its agents.
+    area = geo.search_area[nb_target]  # (k, 3)
+    agents = np.where(area >= 0, np.diff(layout.nb_start)[np.maximum(area, 0)], 0)
+    home_nb = area[np.arange(target.size), _row_search(agents, np.arange(target.size), u[:, U_VISITOR_NB])]
+    nb_first = layout.nb_start[home_nb]
+    nb_size = layout.nb_start[home_nb + 1] - nb_first
+    from_block = ~visitor & (size > 0)
+    victim = np.where(from_block, start + (u[:, U_VICTIM] * size).astype(np.int64),
+                      nb_first + (u[:, U_VICTIM] * nb_size).astype(np.int64))
+    # Victims are people out of prison other than the offender: redraw the few who are not, once,
+    # among the people present from the same neighbourhood.
+    bad = (victim == offenders) | (r.released_week[victim] > week)
+    if bad.any():
+        victim[bad] = nb_first[bad] + (u[bad, U_VICTIM_AGAIN] * nb_size[bad]).astype(np.int64)
+    return victim
 
 
 def draw_offences(world: World) -> Offences:
@@ -157,22 +216,14 @@ def draw_offences(world: World) -> Offences:
         return Offences.empty()
     u = keyed_uniforms(world.random.key("crime"), offenders, N_ATTEMPT_DRAWS)
 
-    target = _choose_target_blocks(world, offenders, u)
+    target = choose_targets(world, r.block[offenders].astype(np.int64), u[:, U_TARGET])
     p_deter = deterrence(world).ravel()
     deterred = u[:, U_DETER] < p_deter[target]
 
-    # Displacement: some deterred offenders try an adjacent block once. The retry picks one of
-    # the 8 Moore slots uniformly, existing or not: at a grid edge (the top and bottom rows, the
-    # outer columns of a city's end neighbourhoods) a slot with no block (-1) means the offender
-    # desists, so displacement is rarer at edges (as docs/ODD.md §7.6 states). Picking among the
-    # existing neighbours only would change results; it is not done here.
+    # Displacement: some deterred offenders try an adjacent block once.
     idx = np.flatnonzero(deterred & (u[:, U_RETRY] < s.crime.displacement_share))
     if idx.size:
-        options = geo.block_neighbours[target[idx]]
-        slots = options.shape[1]  # 8 Moore slots, -1 where there is no block
-        pick = options[np.arange(idx.size), (u[idx, U_RETRY_BLOCK] * slots).astype(np.int64)]
-        ok = pick >= 0
-        idx, pick = idx[ok], pick[ok]
+        pick = displacement_targets(world, target[idx], u[idx, U_RETRY_BLOCK])
         success = u[idx, U_RETRY_DETER] >= p_deter[pick]
         target[idx[success]] = pick[success]
         deterred[idx[success]] = False
@@ -189,21 +240,7 @@ def draw_offences(world: World) -> Offences:
     violent = u[:, U_VIOLENT] < np.minimum(p_violent, s.crime.violent_share_max)
     lethal = violent & (u[:, U_LETHAL] < s.crime.lethality)
 
-    # Victims: a resident of the target block (the block's residents are one slice).
-    start = world.layout.block_start[target]
-    size = world.layout.block_start[target + 1] - start
-    nb_first = world.layout.nb_start[nb_target]
-    nb_size = world.layout.nb_start[nb_target + 1] - nb_first
-    victim = np.where(
-        size > 0,
-        start + (u[:, U_VICTIM] * size).astype(np.int64),
-        nb_first + (u[:, U_VICTIM] * nb_size).astype(np.int64),
-    )
-
-    # Victims are people at home other than the offender: redraw the few who are not, once.
-    bad = (victim == offenders) | (r.released_week[victim] > week)
-    if bad.any():
-        victim[bad] = nb_first[bad] + (u[bad, U_VICTIM_AGAIN] * nb_size[bad]).astype(np.int64)
+    victim = _victims(world, target, offenders, u)
 
     # Reporting: logistic in trust (Tyler & Fagan 2008), violent offences more often.
     rep = s.reporting
@@ -218,13 +255,15 @@ def draw_offences(world: World) -> Offences:
 
 
 def update_attractiveness(world: World, offences: Offences) -> None:
-    """Self-exciting attractiveness (Short et al. 2008): each offence raises its block's
-    attractiveness, which decays back. Counts are per inhabitant so the scale does not matter."""
+    """Self-exciting attractiveness (Short et al. 2008; near repeats, Johnson & Bowers 2004): each
+    offence raises its block's attractiveness, relative to the block's static attractiveness (its
+    suitable targets), and the rise decays back. Counts are per inhabitant so the scale does not
+    matter on average."""
     s = world.scenario.crime
     blocks = world.blocks
     counts = np.bincount(offences.block, minlength=blocks.repeat.size).reshape(blocks.repeat.shape)
     blocks.repeat *= 1.0 - s.repeat_decay
-    blocks.repeat += s.repeat_boost * counts / world.scenario.population.scale
+    blocks.repeat += s.repeat_boost * counts / (world.scenario.population.scale * blocks.attractiveness)
     blocks.offences_year += counts
 
 

@@ -55,7 +55,7 @@ def allocate_patrol(world: World, extra_hours: np.ndarray) -> None:
 
 def community_contacts(world: World, contacts: np.ndarray) -> None:
     """Community-police contacts: each is procedurally just with probability
-    ``implementation_quality`` (trust gain) or not (larger trust loss)."""
+    ``implementation_quality`` (a small trust gain) or not (a trust loss several times larger)."""
     p = world.scenario.police
     r, rng = world.residents, world.random.stream("contacts")
     agents = world.to_agents(contacts, rng)

@@ -173,14 +173,17 @@ class CultureOrganisation(mesa.Agent):
         for _ in range(self.workshop_weeks.count(world.clock.week)):
             rng = world.random.stream("culture")
             agents = int(world.to_agents(np.array([cp.participants_per_workshop]), rng)[0])
-            got = self.enrolments.enrol(h, self.enrolments.culture_id, agents, "youth", cp.sessions_per_workshop, rng)
+            acts = world.scenario.strategy.channels.culture_points  # else delivered without effect (§7.26)
+            got = self.enrolments.enrol(h, self.enrolments.culture_id, agents, "youth", cp.sessions_per_workshop,
+                                        rng) if acts else agents
             world.tally.culture_workshops[h] += 1
             world.tally.culture_workshop_participants[h] += got / scale
         for _ in range(self.activity_weeks.count(world.clock.week)):
             world.tally.culture_activities[h] += 1
             world.tally.culture_activity_participants[h] += cp.participants_per_activity
-            b = int(np.argmax(world.blocks.disorder[h]))
-            world.blocks.space_condition[h, b] = min(world.blocks.space_condition[h, b] + cp.space_use_gain, 1.0)
+            if world.scenario.strategy.channels.culture_points:
+                b = int(np.argmax(world.blocks.disorder[h]))
+                world.blocks.space_condition[h, b] = min(world.blocks.space_condition[h, b] + cp.space_use_gain, 1.0)
 
 
 class CulturePoints:

@@ -249,4 +249,19 @@ class Ministry(Process):
         t.activities_social += (effort.enrolments / np.maximum(group, 1e-9)).sum(axis=1) if group.size else 0.0
         t.alcohol_operations += effort.alcohol_operations
         t.spaces_recovered += effort.space_recoveries
-        return effort
+        return switched_off(effort, world.scenario.strategy.channels)
+
+
+def switched_off(effort: WeeklyEffort, channels) -> WeeklyEffort:
+    """The effort that reaches the world: lines whose channel is switched off deliver nothing
+    (their money was spent and their activities counted above, so costs stay comparable)."""
+    zero = np.zeros_like(effort.extra_patrol_hours)
+    return WeeklyEffort(
+        extra_patrol_hours=effort.extra_patrol_hours if channels.patrol else zero,
+        contacts=effort.contacts if channels.community_policing else zero,
+        operations=effort.operations if channels.operations else zero,
+        community_activities=effort.community_activities if channels.juntas else zero,
+        space_recoveries=effort.space_recoveries if channels.spaces else zero,
+        alcohol_operations=effort.alcohol_operations if channels.alcohol else zero,
+        enrolments=effort.enrolments if channels.programs else np.zeros_like(effort.enrolments),
+    )

@@ -22,12 +22,18 @@ from sn_sim.world import World
 
 
 def after_contacts(world: World, who: np.ndarray, just: np.ndarray) -> None:
-    """A procedurally just contact raises trust by ``contact_gain`` of the way to 1; an unjust
-    one lowers it by ``contact_loss`` of the way to 0."""
+    """A procedurally just contact raises trust by ``contact_gain``, an unjust one lowers it by
+    ``contact_loss`` (absolute steps, kept in [0, 1]).
+
+    Absolute steps make the asymmetry the same at every trust level (Skogan 2006: a bad contact
+    weighs 4-14 times a good one, whose effect is near zero): a contact's expected change is
+    ``quality * gain - (1 - quality) * loss`` whatever the person's trust. Steps proportional to
+    the distance to 1 and to 0 would let gains outweigh losses among the distrustful, so that
+    community policing built trust by construction."""
     p = world.scenario.police
     r = world.residents
     t = r.trust[who]
-    t = np.where(just, t + p.contact_gain * (1 - t), t - p.contact_loss * t)
+    t = np.where(just, np.minimum(t + p.contact_gain, 1.0), np.maximum(t - p.contact_loss, 0.0))
     r.trust[who] = t.astype(np.float32)
 
 

@@ -22,6 +22,10 @@ from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, GANG_NONE, NO_PR
 # Fixed point of the neighbourhood peer share in the initial draw (numerics, not model parameters):
 # it converges in 5-8 iterations to this tolerance (a share of youth).
 PEER_ITERATIONS, PEER_TOLERANCE = 12, 1e-4
+# The fixed point is found on every k-th youth, k chosen so that the smallest neighbourhood keeps
+# at least this many (the share is an expectation over them, not a draw: at 400 the subsample moves
+# it far less than the tolerance); the final probabilities use everyone. Numerics, not a parameter.
+PEER_SAMPLE = 400
 # Gang members past the youth ages desist at twice the youth rate: after this many years past
 # them, an involved state is rarer than 1e-9 with the defaults; nobody older is drawn.
 YEARS_PAST_YOUTH = 30
@@ -31,6 +35,10 @@ def gang_share(world: World) -> np.ndarray:
     """Share of youth who are gang-involved, per neighbourhood (free youth only)."""
     total, _, involved = world.youth_at_home()
     return involved / np.maximum(total, 1)
+
+
+# The state a move leads to, by current state (none -> at risk -> involved -> none).
+NEXT_STATE = np.array([GANG_AT_RISK, GANG_INVOLVED, GANG_NONE], dtype=np.uint8)
 
 
 def step_youth(world: World, gang_share: np.ndarray) -> None:
@@ -50,26 +58,23 @@ def _transitions(world: World, gang_share: np.ndarray, idx: np.ndarray, u_move: 
     free = r.released_week[idx] <= world.clock.week
     idx, u_move, u_recover = idx[free], u_move[free], u_recover[free]
     gang = r.gang[idx]
-    risk = r.risk[idx]
     youth = r.age[idx] <= y.max_age
-    peer = 1.0 + y.peer_effect * gang_share[r.neighbourhood[idx]]
-    protect = np.where(r.program[idx] != NO_PROGRAM, y.enrolled_protection, 1.0)
-    hazard = np.select(
-        [(gang == GANG_NONE) & youth, (gang == GANG_AT_RISK) & youth, gang == GANG_INVOLVED],
-        [y.onset_rate * risk * peer * protect, y.recruitment_rate * risk * peer * protect,
-         y.desistance_rate * np.where(youth, 1.0, y.adult_desistance_factor)],
-        0.0,
-    )
-    move = u_move < hazard
+    # Hazard of the next move by state: none -> at risk (onset), at risk -> involved (recruitment),
+    # involved -> none (desistance). Onset and recruitment scale with risk, peers and enrolment and
+    # stop past the youth ages; desistance is faster past them.
+    base = np.array([y.onset_rate, y.recruitment_rate, y.desistance_rate], dtype=np.float32)[gang]
+    involved = gang == GANG_INVOLVED
+    peer = np.float32(1.0) + np.float32(y.peer_effect) * gang_share[r.neighbourhood[idx]].astype(np.float32)
+    protect = np.where(r.program[idx] != NO_PROGRAM, np.float32(y.enrolled_protection), np.float32(1.0))
+    risk = r.risk[idx]
+    scale = np.where(involved, np.where(youth, np.float32(1.0), np.float32(y.adult_desistance_factor)),
+                     np.where(youth, risk * peer * protect, np.float32(0.0)))
+    move = u_move < base * scale
     # At-risk youth may also recover (more so with few risk factors).
     recover = (gang == GANG_AT_RISK) & ~move & (u_recover < y.recovery_rate * (1 - risk))
-    new = gang.copy()
-    new[move & (gang == GANG_NONE)] = GANG_AT_RISK
-    new[move & (gang == GANG_AT_RISK)] = GANG_INVOLVED
-    new[move & (gang == GANG_INVOLVED)] = GANG_NONE
-    new[recover] = GANG_NONE
-    moved = new != gang
-    r.set_gang(idx[moved], new[moved])
+    moved = move | recover
+    new = np.where(recover[moved], np.uint8(GANG_NONE), NEXT_STATE[gang[moved]])
+    r.set_gang(idx[moved], new)
 
 
 class Youth(Process):
@@ -150,13 +155,18 @@ def draw_stationary_states(world: World, rng: np.random.Generator, free_share: F
     since = age_weeks - lo  # weeks since entering the youth ages
     youth = np.flatnonzero((since >= 0) & (since < span))
     older = np.flatnonzero((since >= span) & (since < span + YEARS_PAST_YOUTH * WEEKS_PER_AGE_YEAR))
-    nb = r.neighbourhood[youth].astype(np.intp)
     free_youth = None if free_share is None else free_share(youth)
+    # Youth are stored by neighbourhood, so every k-th one samples each neighbourhood evenly.
+    per_nb = np.bincount(r.neighbourhood[youth], minlength=geo.n)
+    stride = max(1, int(per_nb[per_nb > 0].min(initial=0)) // PEER_SAMPLE)
+    sample = youth[::stride]
+    free_sample = None if free_youth is None else free_youth[::stride]
+    nb = r.neighbourhood[sample].astype(np.intp)
     n_youth = np.bincount(nb, minlength=geo.n)
     peer_share = np.zeros(geo.n)
     for _ in range(PEER_ITERATIONS):
-        p = _state_probabilities(world, youth, since[youth], peer_share, free_youth)
-        at_home = p if free_youth is None else p * free_youth
+        p = _state_probabilities(world, sample, since[sample], peer_share, free_sample)
+        at_home = p if free_sample is None else p * free_sample
         new = (np.bincount(nb, weights=at_home[:, 2], minlength=geo.n)
                / np.maximum(np.bincount(nb, weights=at_home.sum(axis=1), minlength=geo.n), 1e-12))
         new[n_youth == 0] = 0.0

@@ -10,19 +10,23 @@ import numpy as np
 from mesa.discrete_space import PropertyLayer
 
 from sn_sim.scenario import Scenario
-from sn_sim.world.geography import Geography
+from sn_sim.world.geography import Geography, attractor_weights
 
 
 @dataclass
 class Blocks:
     """Block fields, shape (n_neighbourhoods, blocks_per_neighbourhood).
 
-    ``attractiveness`` is static (heavy-tailed, Pareto) and ``repeat`` is the dynamic part
-    raised by each offence and decaying weekly (Short et al. 2008).
+    ``attractiveness`` is static: the land use's attractor weight times a heavy-tailed
+    (Pareto) place-specific factor, scaled to mean 1 over the pool; ``repeat`` is the dynamic
+    relative rise raised by each offence and decaying weekly (near repeats: Johnson & Bowers
+    2004; self-exciting attractiveness: Short et al. 2008). It is relative because a block's
+    static attractiveness stands for its suitable targets: one offence at a market with many
+    targets raises the risk of the place less than one at a quiet residential block.
     """
 
-    attractiveness: np.ndarray   # float64, static, mean 1
-    repeat: np.ndarray           # float64, dynamic attractiveness
+    attractiveness: np.ndarray   # float64, static, mean c. 1
+    repeat: np.ndarray           # float64, dynamic relative rise of the attractiveness (0 = at its static level)
     space_condition: np.ndarray  # float64 in [0, 1]: lit, maintained public space; disorder = 1 - condition
     outlets: np.ndarray          # int16, alcohol outlets
     patrol_hours: np.ndarray     # float64, this week's patrol hours
@@ -34,8 +38,10 @@ class Blocks:
     def create(cls, scenario: Scenario, geo: Geography, rng: np.random.Generator) -> "Blocks":
         shape = (geo.n, geo.blocks_per_neighbourhood)
         a = scenario.crime.attractiveness_shape
-        # Pareto (Lomax + 1) scaled to mean 1: a few blocks attract most offending.
-        attractiveness = (rng.pareto(a, size=shape) + 1.0) * (a - 1.0) / a
+        # Pareto (Lomax + 1) scaled to mean 1, times the land use's weight, over the pool's mean
+        # weight: attractors and generators plus unobserved place features.
+        weight = attractor_weights(scenario)[geo.land_use]
+        attractiveness = (rng.pareto(a, size=shape) + 1.0) * (a - 1.0) / a * weight / weight.mean()
         c = scenario.community
         # (The clip to [0, 1] only keeps the condition a valid score: not a parameter.)
         condition = np.clip(rng.beta(c.initial_condition_a, c.initial_condition_b, size=shape)
@@ -52,6 +58,11 @@ class Blocks:
             offences_year=np.zeros(shape, dtype=np.int64),
             recovered=np.zeros(shape, dtype=bool),
         )
+
+    @property
+    def current_attractiveness(self) -> np.ndarray:
+        """What offenders weigh this week: static attractiveness x (1 + recent-offence rise)."""
+        return self.attractiveness * (1.0 + self.repeat)
 
     @property
     def disorder(self) -> np.ndarray:

@@ -3,13 +3,17 @@
 Every neighbourhood is a grid of ``block_rows x block_cols`` blocks (≈60, the reported size).
 Neighbourhoods of one city sit side by side in a row, so the last column of one touches the
 first column of the next: offenders can roam, be displaced or be deterred across that border.
-Block fields live in :mod:`sn_sim.world.blocks`.
+Every block has a land use (residential, commercial, market, transport node, nightlife): crime
+generators and attractors that set where offenders go, who lives there and who is present to be
+victimised (Brantingham & Brantingham 1995). Offenders search for targets around the anchors of
+their routine activities -- the home block and the neighbourhood's activity nodes (markets,
+transport stops) -- with distance decay (journeys to crime), over their own neighbourhood and
+the adjacent ones. Block fields live in :mod:`sn_sim.world.blocks`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -33,24 +37,86 @@ class Geography:
     cols: int
     adjacent: list[np.ndarray]    # neighbourhood -> neighbouring neighbourhoods (same city, side by side)
     block_neighbours: np.ndarray  # (n*B, 8) int32 global block ids of Moore neighbours, -1 = none
-    block_decay: np.ndarray       # (B, B) float32 journey-to-crime weight from home block to target block
+    land_use: np.ndarray          # (n, B) int8, one of LAND_USES
+    # The blocks an offender can reach: the home neighbourhood's and those of the neighbourhoods
+    # on either side (a "search area" of 3B candidate blocks: left, own, right).
+    search_area: np.ndarray       # (n, 3) int64 neighbourhood ids (left, own, right), -1 = none
+    home_decay: np.ndarray        # (B, 3B) float32, distance decay from a home block to each candidate, rows sum to 1
+    node_decay: np.ndarray        # (n, 3B) float32, distance decay from the neighbourhood's activity nodes, rows sum to 1 (0 without nodes)
+    search_weights: np.ndarray    # (n, B, 3B) float32, (1 - m) home_decay + m node_decay: an offender's search effort by home block
 
     @property
     def n(self) -> int:
         return len(self.names)
 
-    @cached_property
-    def adjacent_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """``adjacent`` as arrays: (n, max neighbours) ids padded with -1, and counts (n,)."""
-        counts = np.array([a.size for a in self.adjacent], dtype=np.int64)
-        table = np.full((self.n, max(int(counts.max(initial=0)), 1)), -1, dtype=np.int64)
-        for h, a in enumerate(self.adjacent):
-            table[h, :a.size] = a
-        return table, counts
-
     @property
     def blocks_per_neighbourhood(self) -> int:
         return self.rows * self.cols
+
+    def candidate_blocks(self, h: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Global block ids of search-area candidates ``c`` (0 … 3B-1) of neighbourhoods ``h``
+        (-1 where the side neighbourhood does not exist)."""
+        B = self.blocks_per_neighbourhood
+        nb = self.search_area[h, c // B]
+        return np.where(nb >= 0, nb * B + c % B, -1)
+
+
+# Land uses, in the order of LandUse's attractor weights. Markets and transport stops are the
+# activity nodes offenders search around (besides home).
+RESIDENTIAL, COMMERCIAL, MARKET, TRANSPORT, NIGHTLIFE = range(5)
+LAND_USES = ("residential", "commercial", "market", "transport", "nightlife")
+
+
+def attractor_weights(scenario: Scenario) -> np.ndarray:
+    """Static attractiveness multiplier of each land use (residential = 1)."""
+    lu = scenario.land_use
+    return np.array([1.0, lu.attractor_commercial, lu.attractor_market, lu.attractor_transport,
+                     lu.attractor_nightlife])
+
+
+def residential_density(scenario: Scenario) -> np.ndarray:
+    """Relative number of residents per block, by land use."""
+    d = scenario.land_use.nonresidential_density
+    return np.array([1.0, d, d, d, d])
+
+
+def draw_land_use(scenario: Scenario, n: int, B: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, B) land uses: ``land_use.markets`` market and ``land_use.transport_nodes`` transport
+    blocks at random places in every neighbourhood; each other block is nightlife or commercial
+    with the scenario's shares, else residential."""
+    lu = scenario.land_use
+    rank = np.argsort(rng.random((n, B)), axis=1).argsort(axis=1)  # a random order of each row
+    u = rng.random((n, B))
+    use = np.where(u < lu.nightlife_share, NIGHTLIFE,
+                   np.where(u < lu.nightlife_share + lu.commercial_share, COMMERCIAL, RESIDENTIAL))
+    use = np.where(rank < lu.markets + lu.transport_nodes, TRANSPORT, use)
+    use = np.where(rank < lu.markets, MARKET, use)
+    return use.astype(np.int8)
+
+
+def search_decay(scenario: Scenario, land_use: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distance decay of journeys to crime over a search area of three neighbourhoods side by side.
+
+    Returns ``home_decay`` (B, 3B): from each home block of the middle neighbourhood to every
+    candidate, and ``node_decay`` (n, 3B): the mean decay from the neighbourhood's activity
+    nodes (markets, transport stops). Rows are normalised to sum 1, so that
+    ``crime.activity_node_share`` is the share of an offender's search spent around the nodes.
+    (Candidates in a side neighbourhood that does not exist get no weight when the
+    attractiveness is applied; rows are not renormalised for it, so a city's end neighbourhoods
+    simply see fewer targets.)"""
+    B = rows * cols
+    lam = scenario.crime.journey_decay_blocks
+    r, c = np.divmod(np.arange(B), cols)
+    cand_r = np.tile(r, 3)
+    cand_c = np.concatenate([c - cols, c, c + cols])
+    dist = np.hypot(r[:, None] - cand_r[None, :], c[:, None] - cand_c[None, :])
+    home = np.exp(-dist / lam)
+    home /= home.sum(axis=1, keepdims=True)
+    nodes = (land_use == MARKET) | (land_use == TRANSPORT)
+    node = nodes.astype(float) @ home  # sum over each neighbourhood's node blocks
+    count = nodes.sum(axis=1, keepdims=True)
+    node = np.where(count > 0, node / np.maximum(count, 1), 0.0)
+    return home.astype(np.float32), node.astype(np.float32)
 
 
 def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
@@ -105,13 +171,18 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
         ids = np.where(ok, target_h * B + np.clip(rr, 0, rows - 1) * cols + col, -1)
         nbrs[:, k] = ids.ravel()
 
-    # Journey to crime: offending decays with distance from home (Bernasco 2010).
-    dist = np.hypot(r[:, None] - r[None, :], cc[:, None] - cc[None, :])
-    decay = np.exp(-dist / scenario.crime.journey_decay_blocks).astype(np.float32)
+    land_use = draw_land_use(scenario, n, B, rng)
+    home_decay, node_decay = search_decay(scenario, land_use, rows, cols)
+    # The static part of target choice, by home block (the attractiveness changes weekly). A
+    # neighbourhood without activity nodes searches from home only.
+    m = np.where(node_decay.any(axis=1), scenario.crime.activity_node_share, 0.0).astype(np.float32)[:, None, None]
+    search_weights = (1 - m) * home_decay[None, :, :] + m * node_decay[:, None, :]
+    search_area = np.stack([left_of, np.arange(n), right_of], axis=1).astype(np.int64)
 
     return Geography(
         names=names, district=district, district_names=district_names, city_names=city_names,
         city=city, lima=np.array(lima, dtype=bool), inhabitants=inhabitants, crime_level=crime_level,
         deprivation=deprivation, rows=rows, cols=cols,
-        adjacent=[np.array(a, dtype=np.int64) for a in adjacent], block_neighbours=nbrs, block_decay=decay,
+        adjacent=[np.array(a, dtype=np.int64) for a in adjacent], block_neighbours=nbrs, land_use=land_use,
+        search_area=search_area, home_decay=home_decay, node_decay=node_decay, search_weights=search_weights,
     )

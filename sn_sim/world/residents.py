@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from sn_sim.scenario import Scenario
-from sn_sim.world.geography import Geography
+from sn_sim.world.geography import Geography, residential_density
 
 # Gang states of youth (Howell & Egley 2005 developmental stages, coarsened).
 GANG_NONE, GANG_AT_RISK, GANG_INVOLVED = 0, 1, 2
@@ -154,9 +154,11 @@ class Residents:
 
 @dataclass
 class AgeGroups:
-    """Who is in which age group (refreshed in every week in which someone crosses an age limit)."""
+    """Who is in which age group. Rebuilt after initial draws; updated every week for the residents
+    whose age changed (the birthday cohort), which is all that can move between groups."""
 
-    youth_idx: np.ndarray  # residents aged youth.min_age..youth.max_age
+    youth: np.ndarray      # (N,) bool, aged youth.min_age..youth.max_age
+    youth_idx: np.ndarray  # indices of ``youth``
     gang_idx: np.ndarray   # who can change gang state: youth, and members who outgrew the ages
     adult: np.ndarray      # (N,) bool, 18+
     age15: np.ndarray      # (N,) bool, 15+ (INEI's survey population)
@@ -165,8 +167,17 @@ class AgeGroups:
     def of(cls, residents: "Residents", min_age: int, max_age: int) -> "AgeGroups":
         r = residents
         youth = (r.age >= min_age) & (r.age <= max_age)
-        return cls(youth_idx=np.flatnonzero(youth), gang_idx=np.flatnonzero(youth | (r.gang == GANG_INVOLVED)),
-                   adult=r.age >= 18, age15=r.age >= 15)
+        return cls(youth=youth, youth_idx=np.flatnonzero(youth),
+                   gang_idx=np.flatnonzero(youth | (r.gang == GANG_INVOLVED)), adult=r.age >= 18, age15=r.age >= 15)
+
+    def update(self, residents: "Residents", idx: np.ndarray, min_age: int, max_age: int) -> None:
+        """Residents ``idx`` changed age (a birthday, or a newborn in their place)."""
+        age = residents.age[idx]
+        self.youth[idx] = (age >= min_age) & (age <= max_age)
+        self.adult[idx] = age >= 18
+        self.age15[idx] = age >= 15
+        self.youth_idx = np.flatnonzero(self.youth)
+        self.gang_idx = np.flatnonzero(self.youth | (residents.gang == GANG_INVOLVED))
 
 
 @dataclass
@@ -271,8 +282,14 @@ def create_residents(scenario: Scenario, geo: Geography, rng: np.random.Generato
     note_scale_floor(scenario, geo)
     N = int(counts.sum())
     nb = np.repeat(np.arange(geo.n, dtype=np.uint16), counts)
-    # Home blocks: uniform within the neighbourhood, then sort so blocks are contiguous.
-    local = rng.integers(0, B, size=N)
+    # Home blocks: in proportion to each block's residential density (land use), then sorted so
+    # blocks are contiguous.
+    density = residential_density(scenario)[geo.land_use]  # (n, B)
+    density[density.sum(axis=1) == 0] = 1.0  # a neighbourhood without dwellings: uniform (never at the defaults)
+    cum = np.cumsum(density, axis=1)
+    cum = cum / cum[:, -1:] + np.arange(geo.n)[:, None]  # row h spans (h, h + 1]: one search for everyone
+    local = np.searchsorted(cum.ravel(), nb + rng.random(N), side="right") - nb.astype(np.int64) * B
+    local = np.minimum(local, B - 1)  # (a guard against rounding at a row's end)
     # Sorted by block: only the home blocks' counts matter (a counting sort, O(N); people are
     # not distinguishable yet, and nb is already in order).
     block_counts = np.bincount(nb.astype(np.int64) * B + local, minlength=geo.n * B)

@@ -1,0 +1,91 @@
+"""Effects by channel (`sn-sim decompose`, docs/ODD.md §7.26): the channels add up to the total,
+the total is the effect against the world with every channel off, and patrol deters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sn_sim.experiment.channels import chain
+from sn_sim.experiment.compare import compare
+from sn_sim.scenario import load_scenario
+
+SN_SIM = str(Path(sys.executable).parent / "sn-sim")
+
+
+@pytest.fixture(scope="module")
+def decomposed(tiny_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("decompose") / "dec"
+    proc = subprocess.run([SN_SIM, "decompose", str(tiny_path), "--replicates", "2", "--workers", "1", "--quiet",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_decompose_writes_its_tables_plots_and_manifest(decomposed):
+    for name in ("channels.csv", "channels.md", "replicates.csv", "manifest.json", "plots/waterfall.png",
+                 "plots/waterfall.svg", "plots/waterfall_pool.png"):
+        assert (decomposed / name).is_file(), name
+    manifest = json.loads((decomposed / "manifest.json").read_text())
+    assert manifest["kind"] == "sn_sim.decompose" and manifest["replicates"] == 2
+    assert manifest["order"][0] == "patrol" and "culture_points" in manifest["order"]
+
+
+def test_channels_a_scenario_cannot_use_are_left_out(tiny_path):
+    scenario = load_scenario(tiny_path, ["culture_points.districts=[]"])
+    assert "culture_points" not in [name for name, _ in chain(scenario, None)]
+
+
+def test_channels_add_up_to_the_total_in_every_replicate(decomposed):
+    reps = pd.read_csv(decomposed / "replicates.csv")
+    for _, g in reps.groupby(["scope", "outcome", "replicate"]):
+        parts = g.loc[g.channel != "total", "contribution"].sum()
+        total = g.loc[g.channel == "total", "contribution"].item()
+        assert parts == pytest.approx(total, abs=1e-9 * max(1.0, abs(total)))
+
+
+def test_total_is_the_effect_against_every_channel_off(decomposed, tiny_path):
+    """An independent compare of the all-off world against the full scenario gives the same
+    total (common random numbers make both exact)."""
+    scenario = load_scenario(tiny_path)
+    worlds = chain(scenario, json.loads((decomposed / "manifest.json").read_text())["order"])
+    res = compare([worlds[0][1], worlds[-1][1]], replicates=2, workers=1)
+    table = pd.read_csv(decomposed / "channels.csv")
+    for scope in ("treated", "all"):
+        for outcome in ("offences_per_1000_year", "trust_police"):
+            e = res.effects
+            expected = e[(e.scope == scope) & (e.outcome == outcome) & (e.scenario == worlds[-1][1].name)].effect.item()
+            got = table[(table.scope == scope) & (table.outcome == outcome) & (table.channel == "total")].effect.item()
+            assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_extra_patrol_lowers_offences_in_treated_neighbourhoods(decomposed):
+    reps = pd.read_csv(decomposed / "replicates.csv")
+    patrol = reps[(reps.scope == "treated") & (reps.outcome == "offences_per_1000_year") & (reps.channel == "patrol")]
+    assert (patrol.contribution < 0).all(), patrol
+
+
+def test_a_switched_off_channel_spends_the_same_money(tiny_path):
+    scenario = load_scenario(tiny_path)
+    worlds = chain(scenario, ["patrol"])
+    assert not any(worlds[0][1].strategy.channels.model_dump().values())
+    assert all(worlds[-1][1].strategy.channels.model_dump().values())
+    from sn_sim.api import run
+
+    off, on = run(worlds[0][1], seed=1).panel, run(worlds[-1][1], seed=1).panel
+    np.testing.assert_allclose(off.cost_usd.sum(), on.cost_usd.sum(), rtol=0.02)
+    assert off.patrol_hours.sum() < on.patrol_hours.sum()
+
+
+def test_unknown_channel_in_order_is_one_line(tiny_path, tmp_path):
+    proc = subprocess.run([SN_SIM, "decompose", str(tiny_path), "--order", "patrol,bribes", "--out",
+                           str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "bribes" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
