@@ -92,6 +92,15 @@ def test_run_report_has_numbers_with_intervals_words_and_caveats(outputs):
     self_contained(page)
 
 
+def test_a_run_without_twin_says_it_has_no_counterfactual(outputs, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(outputs / "run", plain, ignore=shutil.ignore_patterns("twin", "report.html", "plots"))
+    assert main(["report", str(plain), "--quiet"]) == 0
+    page = (plain / "report.html").read_text(encoding="utf-8")
+    assert "This run has no counterfactual twin" in page and "<code>sn-sim run --twin</code>" in page
+    assert "vs twin" not in page and "treated neighbourhoods</th>" in page
+
+
 def test_compare_report_says_how_the_mixes_differ(outputs):
     page = (outputs / "cmp.html").read_text(encoding="utf-8")
     assert "What do the policy mixes change, compared with “mini”?" in page
