@@ -7,7 +7,7 @@ national mix, on common random numbers.
 Writes OUT/effects.csv and effects.md (effects against no intervention with 95% intervals:
 offences per 1,000 residents, 12-month victimisation, trust in police, perceived insecurity,
 gang-involved youth, cost, cost per offence averted), summary.csv, replicates.csv and
-OUT/plots/: timeseries.png, forest.png, cost_effect.png. The same from the shell:
+OUT/plots/: effects_over_time, forest and cost_effect, each as .png and .svg. The same from the shell:
 
     sn-sim compare scenarios/no_intervention.toml scenarios/police_only.toml \
         scenarios/social_only.toml scenarios/community_only.toml scenarios/national_rollout.toml \

@@ -6,7 +6,7 @@
 Runs experiments/sweeps/sensitivity.toml (eight mechanism parameters and the police share,
 160 runs; resumable), then computes first-order (S1) and total (ST) Sobol indices with
 bootstrap 95% intervals for crime and trust outputs, and writes
-OUT/sensitivity/sensitivity-sobol.csv and .png. A parameter with a large ST but small S1
+OUT/sensitivity/sensitivity-sobol.csv, .png and .svg. A parameter with a large ST but small S1
 acts through interactions; one with ST near 0 can be fixed anywhere in its range.
 """
 

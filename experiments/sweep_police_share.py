@@ -25,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sn_sim.experiment import load_sweep, query, run_sweep  # noqa: E402
-from sn_sim.observe import outcomes  # noqa: E402
+from sn_sim.observe import outcomes, style  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARE = "strategy.mix.police"
@@ -66,12 +66,13 @@ def main(argv=None) -> None:
     axes = fig.subplots(2, 3).ravel()
     for ax, (metric, factor, unit) in zip(axes, PANELS):
         label = outcomes.get(metric).label + (f" ({unit})" if unit else "")
-        for scope, colour in (("treated", "#d62728"), ("all", "#1f77b4")):
+        # the project's colour-blind-safe colours, and a marker and line style per scope
+        for scope, colour, fmt in (("treated", style.VERMILLION, "s--"), ("all", style.BLUE, "o-")):
             x, m, h, level = paired_change(runs, f"{metric}_{scope}")
-            ax.plot(x, m * factor, "o-", color=colour, ms=3,
+            ax.plot(x, m * factor, fmt, color=colour, ms=3,
                     label=f"{scope} neighbourhoods (at 0: {level * factor:,.1f})")
             ax.fill_between(x, (m - h) * factor, (m + h) * factor, color=colour, alpha=0.2, lw=0)
-        ax.axhline(0, color="k", lw=0.6)
+        style.zero_line(ax)
         ax.set_title(f"{label}: change", fontsize=10)
         ax.set_xlabel("police share of the budget")
         ax.legend(fontsize=7)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
 from sn_sim.errors import SnSimError
 from sn_sim import arguments
 
-COMMAND_MODULES = ("sn_sim.experiment.cli", "sn_sim.evaluation.cli", "sn_sim.calibration.cli", "sn_sim.app.cli")
+COMMAND_MODULES = ("sn_sim.experiment.cli", "sn_sim.evaluation.cli", "sn_sim.calibration.cli", "sn_sim.app.cli",
+                   "sn_sim.report.cli")
 
 
 def _add_scenario_args(p: argparse.ArgumentParser) -> None:
@@ -60,12 +62,19 @@ def cmd_run(args) -> int:
     with tqdm(total=n_weeks * args.replicates, unit="week", desc=scenario.name,
               disable=args.quiet, dynamic_ncols=True) as bar:
         results = run(scenario, seed=args.seed, replicates=args.replicates, progress=bar.update)
-    results.save(out, force=args.force, plots=not args.no_plots)
+    twin = None
+    if args.twin:
+        from sn_sim.evaluation.twins import run_twin
+
+        with tqdm(total=n_weeks * args.replicates, unit="week", desc=f"{scenario.name} twin",
+                  disable=args.quiet, dynamic_ncols=True) as bar:
+            twin = run_twin(results, progress=bar.update)
+    results.save(out, force=args.force, plots=not args.no_plots, twin=twin)
     if not args.quiet:
         m = results.manifest
         print(f"wrote {out}/ (panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json"
-              f"{', plots/' if not args.no_plots else ''}) in {m['wall_time_s']:.1f} s; "
-              f"scenario hash {m['scenario_hash'][:12]}")
+              f"{', twin/' if twin is not None else ''}{', plots/' if not args.no_plots else ''}) in "
+              f"{m['wall_time_s']:.1f} s; scenario hash {m['scenario_hash'][:12]}")
     return 0
 
 
@@ -120,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=arguments.seed, default=0, metavar="S", help="root seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/<scenario name>)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.add_argument("--twin", action="store_true",
+                   help="also simulate the counterfactual twin (the same scenario and seed without the Strategy) "
+                        "into DIR/twin/: the plots, 'sn-sim report' and 'sn-sim evaluate' use it (twice the run time)")
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_run)
@@ -154,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Headless: figures are files, never windows (set before anything imports matplotlib; a
+    # backend the user chose stays).
+    os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -120,7 +120,7 @@ def fake_calibrate(scenario, **kwargs):
 
 
 FAST = ["--report-replicates", "1", "--report-scale", "0.01", "--no-identifiability", "--workers", "1", "--quiet"]
-REPORT = [".sn_sim-output", "fit.png", "fit_report.md", "fit_table.csv"]  # the marker: written by sn-sim
+REPORT = [".sn_sim-output", "fit.png", "fit.svg", "fit_report.md", "fit_table.csv"]  # the marker: written by sn-sim
 
 
 def test_cli_writes_one_output_directory_and_refuses_to_overwrite(mini, tmp_path, monkeypatch, capsys):

@@ -123,7 +123,8 @@ def test_save_writes_tables_and_plots(result, tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == [".sn_sim-output", "effects.csv", "effects.md", "manifest.json", "plots", "replicates.csv",
                      "series.parquet", "summary.csv"]
-    assert sorted(p.name for p in (out / "plots").iterdir()) == ["cost_effect.png", "forest.png", "timeseries.png"]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
+        f"{n}.{ext}" for n in ("cost_effect", "forest", "effects_over_time") for ext in ("png", "svg"))
     assert all((out / "plots" / n).stat().st_size > 10_000 for n in ("cost_effect.png", "forest.png"))
     csv = pd.read_csv(out / "effects.csv")
     assert list(csv.columns) == ["scenario", "base", "scope", "outcome", "label", "n", "base_mean", "mean", "effect",

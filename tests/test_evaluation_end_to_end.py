@@ -62,7 +62,8 @@ TOML = textwrap.dedent(
 SEED = 7
 OUTPUTS = ("effects.csv", "effects.md", "effects_summary.csv", "event_study.csv", "spillovers.csv",
            "by_stage_pillar.csv", "cost_effectiveness.csv", "survey.csv", "true_effects.parquet",
-           "evaluation.json", "event_study.png", "estimator_comparison.png", "bacon.csv", "honest_did.csv")
+           "evaluation.json", "event_study.png", "estimator_comparison.png", "event_study.svg",
+           "estimator_comparison.svg", "bacon.csv", "honest_did.csv")
 
 
 def cli(argv: list[str]) -> int:

@@ -57,6 +57,8 @@ def test_the_installed_copy_is_used(installed):
     assert out.stdout.strip().startswith(str(site))
     assert (site / "sn_sim" / "scenarios" / "national_rollout.toml").is_file()
     assert (site / "sn_sim" / "scenarios" / "parameters" / "calibrated.toml").is_file()
+    # Every subcommand's module is in the wheel (the CLI skips a layer that is not installed).
+    assert (site / "sn_sim" / "report" / "page.py").is_file() and (site / "sn_sim" / "observe" / "style.py").is_file()
 
 
 def test_run_a_shipped_scenario_by_name(installed):

@@ -88,7 +88,7 @@ def fresh_clone(tmp_path, monkeypatch):
 
 def test_the_readme_names_the_commands_a_user_needs():
     names = [argv[0] for argv in readme_commands()]
-    for command in ("run", "compare", "sweep", "sensitivity", "evaluate", "calibrate", "bench", "app"):
+    for command in ("run", "compare", "sweep", "sensitivity", "evaluate", "calibrate", "bench", "app", "report"):
         assert command in names, command
     assert readme_python(), "the README shows the Python API"
 
@@ -108,6 +108,8 @@ def test_every_readme_command_works_as_written(fresh_clone, capsys):
     assert (fresh_clone / "runs" / "pillars" / "effects.csv").is_file()
     assert (fresh_clone / "sweeps" / "sensitivity" / "sensitivity" / "sensitivity-sobol.csv").is_file()
     assert (fresh_clone / "runs" / "calibration" / "fit_report.md").is_file()
+    assert (fresh_clone / "runs" / "pillars" / "report.html").is_file() and (fresh_clone / "national.html").is_file()
+    assert (fresh_clone / "runs" / "national-0.2" / "twin" / "manifest.json").is_file()
 
 
 def test_the_readme_python_snippet_works(fresh_clone):

@@ -57,8 +57,18 @@ def test_sobol_indices_rank_the_driver(sweeps, tmp_path):
     assert crime.loc["crime.offending_rate", "ST"] > 0.5 and crime.loc["trust.relaxation", "ST"] < 0.05
     assert np.isfinite(idx[["S1", "ST", "S1_conf", "ST_conf"]].to_numpy()).all()
     paths = res.save(tmp_path / "sens")
-    assert [p.name for p in paths] == ["sensitivity-sobol.csv", "sensitivity-sobol.png"]
-    assert paths[1].stat().st_size > 10_000
+    assert [p.name for p in paths] == ["sensitivity-sobol.csv", "sensitivity-sobol.png", "sensitivity-sobol.svg"]
+    assert paths[1].stat().st_size > 10_000 and paths[2].read_text().lstrip().startswith("<?xml")
+    # The figure, for a notebook: one panel per output, and every index whose interval includes 0
+    # is flagged (hatched) -- trust.relaxation barely matters, so some interval must reach 0.
+    fig = res.plot()
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["offences_per_1000_year_all", "trust_police_all"]
+    bars = [p for ax in panels for p in ax.patches]
+    hatched = [b for b in bars if b.get_hatch()]
+    expected = int((idx["S1"] - idx["S1_conf"] <= 0).sum() + (idx["ST"] - idx["ST_conf"] <= 0).sum())
+    assert len(bars) == 2 * len(idx) and len(hatched) == expected > 0
+    assert all(ax.get_ylabel() == "share of output variance" for ax in panels)
     # A second save never overwrites without force; with force it replaces its own output whole.
     with pytest.raises(OutputError, match="already exists"):
         res.save(tmp_path / "sens")
@@ -86,7 +96,7 @@ def test_cli_sensitivity(sweeps, capsys):
     assert "crime.offending_rate" in captured.out
     out = sweeps["sobol"] / "sensitivity"
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "sensitivity-sobol.csv", "sensitivity-sobol.png"]
+        "sensitivity-sobol.csv", "sensitivity-sobol.png", "sensitivity-sobol.svg"]
     before = (out / "sensitivity-sobol.csv").read_bytes()
     again = ["sensitivity", str(sweeps["sobol"]), "--output", "trust_police_all"]
     assert main(again) == 2  # refused before any work: the earlier output stays

@@ -32,10 +32,12 @@ from mesa.visualization.utils import force_update, update_counter  # noqa: E402
 
 from sn_sim import STAGES, block_layer  # noqa: E402
 from sn_sim.app.model import GROUPS, PLOTTED, WINDOW_WEEKS, AppModel, stage_counts  # noqa: E402
-from sn_sim.observe import outcomes  # noqa: E402
+from sn_sim.observe import outcomes, style  # noqa: E402
 
-COLOURS = {"A": "#1f77b4", "B": "#ff7f0e"}
-STAGE_COLOURS = {"planning": "#c7c7c7", "execution": "#2ca02c", "consolidation": "#17becf", "evaluation": "#9467bd"}
+# The project's colour-blind-safe colours (sn_sim.observe.style); stages as in the run plots.
+COLOURS = {"A": style.BLUE, "B": style.ORANGE}
+STAGE_COLOURS = {"planning": style.SKY_BLUE, "execution": style.VERMILLION, "consolidation": style.BLUE,
+                 "evaluation": style.GREEN}
 AUTO = "Auto: first treated in mix A"
 DPI = 96
 

@@ -2,7 +2,7 @@
 
 Outputs go to one directory, ``--out`` (default ``runs/calibration``): ``calibrated.toml`` (the
 fitted parameters as a scenario fragment; not with ``--report-only``), ``fit_report.md``,
-``fit_table.csv`` and ``fit.png``. It is written whole at the end (nothing is written if the fit
+``fit_table.csv``, ``fit.png`` and ``fit.svg``. It is written whole at the end (nothing is written if the fit
 fails) and an existing one is replaced only with ``--force``. To update the shipped defaults in
 a source checkout, name them explicitly: ``--params-out scenarios/parameters/calibrated.toml
 --report-dir docs/calibration --force`` (docs/calibration.md). Every output is checked before
@@ -24,7 +24,7 @@ from sn_sim import arguments
 DEFAULT_SCENARIO = "lima_culture_points"  # shipped; the one scenario with every target in scope
 DEFAULT_OUT = Path("runs") / "calibration"
 PARAMETER_FILE = "calibrated.toml"
-REPORT_FILES = ("fit_report.md", "fit_table.csv", "fit.png")
+REPORT_FILES = ("fit_report.md", "fit_table.csv", "fit.png", "fit.svg")
 OOS_PARAMETERS = ("offending_rate", "reporting_base")  # what the 2015-2017 survey rates inform
 
 

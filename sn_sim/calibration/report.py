@@ -12,20 +12,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from sn_sim.calibration.calibrate import (  # noqa: E402
+from sn_sim.calibration.calibrate import (
     FreeParameter, fitted_targets, load_free_parameters, loss, parameter_overrides, prior_scenario, simulate,
     simulate_many,
 )
-from sn_sim.calibration.targets import Target, load_targets  # noqa: E402
-from sn_sim.scenario import Scenario  # noqa: E402
-from sn_sim.scenario.keys import get_key  # noqa: E402
+from sn_sim.calibration.targets import Target, load_targets
+from sn_sim.observe import style
+from sn_sim.scenario import Scenario
+from sn_sim.scenario.keys import get_key
 
 PROFILE_FACTORS = (0.75, 0.9, 1.1, 1.25)
 
@@ -96,10 +93,18 @@ def verdicts(profile: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def plot_fit(table: pd.DataFrame, path: Path) -> None:
+def plot_fit(table: pd.DataFrame, path: Path) -> list[Path]:
+    """Save :func:`fit_figure` as PNG and SVG (``path`` with each suffix)."""
+    return style.save(fit_figure(table), path)
+
+
+def fit_figure(table: pd.DataFrame):
+    """Each target's simulated mean (5-95% band) in units of its half acceptance band: accepted
+    targets as green circles, the others as vermillion crosses (told apart by shape as well)."""
     shown = table[table["simulated_mean"].notna() & (table["role"] != "context")].copy()
     shown = shown[shown["band_high"] > 0]
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(shown) + 1.5))
+    fig, axes = style.figure(1, 1, (9, 0.32 * len(shown) + 2.5))
+    ax = axes[0, 0]
     y = np.arange(len(shown))
     centre = (shown["band_low"] + shown["band_high"]) / 2
     half = (shown["band_high"] - shown["band_low"]) / 2
@@ -107,21 +112,24 @@ def plot_fit(table: pd.DataFrame, path: Path) -> None:
     z = (shown["simulated_mean"] - centre) / norm
     zl = (shown["sim_p05"] - centre) / norm
     zh = (shown["sim_p95"] - centre) / norm
-    ax.axvspan(-1, 1, color="0.9", label="acceptance band")
-    colours = np.where(shown["accepted"], "tab:green", "tab:red")
+    ax.axvspan(-1, 1, color=style.LIGHT_GREY, label="acceptance band")
     # A mean can fall outside its replicates' 5-95% range (few replicates, skewed counts): the
     # bar then just reaches the mean.
-    ax.errorbar(z, y, xerr=[np.clip(z - zl, 0, None), np.clip(zh - z, 0, None)], fmt="none", ecolor="0.4", capsize=2)
-    ax.scatter(z, y, c=colours, zorder=3, label="simulated mean (90% band)")
+    ax.errorbar(z, y, xerr=[np.clip(z - zl, 0, None), np.clip(zh - z, 0, None)], fmt="none", ecolor=style.GREY,
+                capsize=2)
+    ok = shown["accepted"].to_numpy(dtype=bool)
+    ax.scatter(z[ok], y[ok], color=style.GREEN, marker="o", zorder=3, label="accepted: simulated mean (90% band)")
+    ax.scatter(z[~ok], y[~ok], color=style.VERMILLION, marker="X", s=50, zorder=3,
+               label="not accepted: simulated mean (90% band)")
     ax.set_yticks(y, [f"{i} ({s})" if s else i for i, s in zip(shown["id"], shown["sample"])], fontsize=8)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("(simulated - target centre) / half acceptance band")
-    ax.set_title("Calibration fit: simulated moments against reported figures")
+    style.zero_line(ax, "x")
+    ax.set_xlabel("(simulated - target centre) / half acceptance band (0 = on target, ±1 = band edges)")
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    style.tidy(ax)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+    style.title(fig, "Does the calibrated model reproduce the reported figures?",
+                "each target's simulated mean and 5-95% band across replicates, in half acceptance bands")
+    return fig
 
 
 def _fmt(v):
@@ -194,7 +202,7 @@ def write_report(table: pd.DataFrame, out_dir: Path, header: list[str], free: li
 
 def fit_report(scenario: Scenario, out_dir: Path, seed: int, replicates: int, header: list[str],
                result=None, identify: bool = True, oos_result=None, executor=None) -> Path:
-    """Write fit_report.md, fit_table.csv and fit.png into ``out_dir``; runs on ``executor``
+    """Write fit_report.md, fit_table.csv and fit.png (and fit.svg) into ``out_dir``; runs on ``executor``
     (in this process when None)."""
     free = load_free_parameters()
     table = fit_table(scenario, seed, replicates, executor)

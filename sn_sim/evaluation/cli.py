@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="estimate the strategy's effects as an evaluator would (survey, recorded crime, DiD estimators) "
              "and hold them against the true effects from a counterfactual twin",
         description="Write RUN_DIR/evaluation/ (or --out): effects.csv/.md (estimates, 95% CI, true effect, bias), "
-                    "spillovers.csv, by_stage_pillar.csv, cost_effectiveness.csv, event_study.png, "
-                    "estimator_comparison.png. If RUN_DIR has no twin/ subdirectory, the no-intervention twin is "
+                    "spillovers.csv, by_stage_pillar.csv, cost_effectiveness.csv, event_study.png/.svg, "
+                    "estimator_comparison.png/.svg. If RUN_DIR has no twin/ subdirectory, the no-intervention twin is "
                     "simulated from the run's manifest (same scenario without the rollout, same seed) and saved "
                     "to the evaluation's twin/. Several RUN_DIRs (e.g. police_only, social_only, community_only "
                     "runs) are evaluated in turn and compared in comparison.csv.",
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"outcomes to estimate (default all): {', '.join(OUTCOME_NAMES)}")
     p.add_argument("--period", default="quarter", choices=("week", "month", "quarter", "year"),
                    help="period of the administrative (recorded-crime) panel (default quarter)")
-    p.add_argument("--no-plots", action="store_true", help="skip event_study.png and estimator_comparison.png")
+    p.add_argument("--no-plots", action="store_true", help="skip the event study and estimator comparison figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_evaluate)
     return p
@@ -93,7 +93,7 @@ def cmd_evaluate(args) -> int:
     if not args.quiet:
         s = ev.effects_summary
         print(f"wrote {ev.out}/ (effects.csv, effects.md, spillovers.csv, by_stage_pillar.csv, bacon.csv, honest_did.csv, "
-              f"cost_effectiveness.csv{'' if args.no_plots else ', event_study.png, estimator_comparison.png'}); "
+              f"cost_effectiveness.csv{'' if args.no_plots else ', event_study and estimator_comparison (.png, .svg)'}); "
               f"twin: {ev.metadata['twin_source']}")
         if not s.empty:
             att = s[s["term"] == "ATT"]

@@ -37,7 +37,8 @@ from sn_sim.evaluation.data import admin_data, check_period, check_run_dir, load
 from sn_sim.evaluation import estimators as est
 from sn_sim.evaluation.effects import (cost_table, diagnostic_tables, estimate_effects, spillover_table,
                                       stage_pillar_table, summarise_effects)
-from sn_sim.evaluation.figures import plot_estimator_comparison, plot_event_study
+from sn_sim.evaluation.figures import (estimator_comparison_figure, event_study_figure, plot_estimator_comparison,
+                                      plot_event_study)
 from sn_sim.evaluation.measures import OUTCOMES, RENAMED
 from sn_sim.evaluation.twins import check_twin, run_twin, scenario_of, true_effects
 from sn_sim.observe.provenance import provenance
@@ -65,6 +66,15 @@ class Evaluation:
     out: Path | None = None
     bacon: pd.DataFrame = field(default_factory=pd.DataFrame)
     honest_did: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def plot(self, name: str = "event_study"):
+        """One evaluation figure as a matplotlib Figure (shown inline in a notebook): ``event_study``
+        or ``estimator_comparison`` (see :mod:`sn_sim.evaluation.figures`)."""
+        if name == "event_study":
+            return event_study_figure(self.event_study, self.metadata["outcomes"], self.metadata["period"])
+        if name == "estimator_comparison":
+            return estimator_comparison_figure(self.effects, self.metadata["outcomes"])
+        raise EvaluationError(f"plot: unknown figure {name!r} (expected event_study or estimator_comparison)")
 
 
 # --- markdown -----------------------------------------------------------------------------------

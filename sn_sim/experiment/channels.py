@@ -123,15 +123,16 @@ class Decomposition:
         return "\n".join(lines)
 
     def plot(self, scope: str = "treated"):
-        """A waterfall per outcome: each channel's contribution stacked to the total effect."""
-        from matplotlib.figure import Figure
+        """A waterfall per outcome as a matplotlib Figure: each channel's contribution stacked to
+        the total effect (colours and title from :mod:`sn_sim.observe.style`)."""
+        from sn_sim.observe import style
 
         t = self.table[self.table["scope"] == scope]
         order = [c for c in self.manifest["order"] if c in set(t["channel"])]
         cols = 3
         rows = -(-len(DECOMPOSED) // cols)
-        fig = Figure(figsize=(5.2 * cols, 4.2 * rows))
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        fig, axes = style.figure(rows, cols, (5.2 * cols, 4.2 * rows + 0.4))
+        axes = axes.ravel()
         for ax in axes[len(DECOMPOSED):]:
             ax.set_visible(False)
         for ax, (key, label, unit, factor, dec) in zip(axes, DECOMPOSED):
@@ -140,20 +141,22 @@ class Decomposition:
             lo = np.array([sub.loc[c, "ci_low"] for c in order]) * factor
             hi = np.array([sub.loc[c, "ci_high"] for c in order]) * factor
             start = np.concatenate([[0.0], np.cumsum(vals)[:-1]])
-            colours = np.where(vals < 0, "#0072B2", "#D55E00")  # Okabe-Ito blue (down) / vermillion (up)
+            colours = np.where(vals < 0, style.BLUE, style.VERMILLION)  # down / up
             y = np.arange(len(order))
             ax.barh(y, vals, left=start, color=colours)
             ax.errorbar(start + vals, y, xerr=[np.maximum(vals - lo, 0), np.maximum(hi - vals, 0)], fmt="none",
-                        ecolor="black", lw=0.8, capsize=2)
+                        ecolor=style.BLACK, lw=0.8, capsize=2)
             total = sub.loc["total"]
-            ax.barh(len(order), total["effect"] * factor, color="#555555", hatch="//")
-            ax.axvline(0, color="black", lw=0.8)
+            ax.barh(len(order), total["effect"] * factor, color=style.GREY, hatch="//")
+            style.zero_line(ax, "x")
             ax.set_yticks(list(y) + [len(order)], [CHANNEL_LABELS[c].split(" (")[0] for c in order] + ["Total"])
             ax.invert_yaxis()
             ax.set_title(f"{label}\n({unit}; change against no channel)", fontsize=9)
-        fig.suptitle(f"Which channel produced the effect? {self.manifest['scenario_name']}, "
-                     f"{'treated neighbourhoods' if scope == 'treated' else 'whole pool'}", fontsize=10)
-        fig.tight_layout()
+            style.tidy(ax, grid=False)
+        style.title(fig, f"Which of the Strategy's channels produced the effect of {self.manifest['scenario_name']}?",
+                    f"{'treated neighbourhoods' if scope == 'treated' else 'whole pool'}: each channel's contribution "
+                    "(blue: down, vermillion: up) with its 95% interval across replicates, stacked to the total "
+                    "effect (hatched) against the world with every channel off")
         return fig
 
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
@@ -171,11 +174,10 @@ class Decomposition:
             (tmp / "manifest.json").write_text(json.dumps({**self.manifest, "checksums": checksums}, indent=2,
                                                           default=str))
             if plots:
-                (tmp / "plots").mkdir()
+                from sn_sim.observe import style
+
                 for scope, stem in (("treated", "waterfall"), ("all", "waterfall_pool")):
-                    fig = self.plot(scope)
-                    for ext in ("png", "svg"):
-                        fig.savefig(tmp / "plots" / f"{stem}.{ext}", dpi=120)
+                    style.save(self.plot(scope), tmp / "plots" / f"{stem}.png")
         return out
 
 

@@ -137,7 +137,7 @@ class ComparisonResult:
             for n in names:
                 if n in sub.index:
                     r = sub.loc[n]
-                    cell = _fmt_effect(r["effect"] * factor, r["ci_low"] * factor, r["ci_high"] * factor, dec,
+                    cell = format_effect(r["effect"] * factor, r["ci_low"] * factor, r["ci_high"] * factor, dec,
                                        signed=not ratio)
                     if scope != "all" and not ratio and not pd.isna(r["base_mean"]):
                         cell += f" (base {_fmt(r['base_mean'] * factor, dec)})"
@@ -160,7 +160,8 @@ class ComparisonResult:
 
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
         """Write effects.csv/.md, summary.csv, replicates.csv, series.parquet, manifest.json and
-        plots/ (time series, forest plot, cost against effect) atomically to ``out``."""
+        plots/ (paired effects over time, forest plot, cost against effect; PNG and SVG)
+        atomically to ``out``."""
         from sn_sim.observe.storage import check_output_dir, file_checksums, staged_directory
 
         out = Path(out)
@@ -172,27 +173,49 @@ class ComparisonResult:
             self.replicates.to_csv(tmp / "replicates.csv", index=False)
             self.series.to_parquet(tmp / "series.parquet", index=False)
             # The manifest, written after the data files, records their checksums (as a run's does).
-            checksums = file_checksums(tmp, ["effects.csv", "effects.md", "summary.csv", "replicates.csv",
-                                             "series.parquet"])
+            checksums = file_checksums(tmp, COMPARE_FILES)
             (tmp / "manifest.json").write_text(json.dumps({**self.manifest, "checksums": checksums}, indent=2,
                                                           default=str))
             if plots:
-                self.plot(tmp / "plots")
+                self.write_figures(tmp / "plots")
         return out
 
-    def plot(self, directory: str | Path) -> list[Path]:
-        """timeseries.png, forest.png and cost_effect.png into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        return [plot_series(self, directory / "timeseries.png"), plot_forest(self, directory / "forest.png"),
-                plot_cost_effect(self, directory / "cost_effect.png")]
+    def plot(self, name: str = "effects_over_time", scope: str = "all"):
+        """One comparison figure as a matplotlib Figure (shown inline in a notebook): ``name`` is
+        ``effects_over_time`` (paired effects week by week, whole pool), ``forest`` (effects with
+        intervals, both scopes) or ``cost_effect`` (extra cost against offences averted);
+        ``scope`` ``all`` or ``treated`` for ``cost_effect``."""
+        if name not in FIGURES:
+            raise SnSimError(f"plot: unknown figure {name!r} (expected one of {', '.join(FIGURES)})")
+        if scope not in outcomes.SCOPES:
+            raise SnSimError(f"plot: unknown scope {scope!r} (expected one of {', '.join(outcomes.SCOPES)})")
+        if name == "cost_effect":
+            return cost_effect_figure(self, scope)
+        if scope != "all":
+            raise SnSimError(f"plot: {name} has no scope (effects over time: the whole pool, whose weeks are "
+                             "paired; forest: both scopes)")
+        return forest_figure(self) if name == "forest" else effects_over_time_figure(self)
+
+    def figures(self) -> dict:
+        """Every comparison figure (name -> Figure), on the whole pool."""
+        return {name: self.plot(name) for name in FIGURES}
+
+    def write_figures(self, directory: str | Path) -> list[Path]:
+        """Save every figure into ``directory`` as PNG and SVG; return the paths."""
+        from sn_sim.observe import style
+
+        paths = []
+        for name, fig in self.figures().items():
+            paths += style.save(fig, Path(directory) / f"{name}.png")
+            fig.clear()
+        return paths
 
 
 def _fmt(x: float, dec: int) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{dec}f}"
 
 
-def _fmt_effect(e: float, lo: float, hi: float, dec: int, signed: bool = True) -> str:
+def format_effect(e: float, lo: float, hi: float, dec: int, signed: bool = True) -> str:
     if math.isnan(e):
         return "n/a"
     sign = "+" if e > 0 and signed else ""
@@ -207,6 +230,61 @@ def _markdown_table(df: pd.DataFrame) -> str:
     for _, row in df.iterrows():
         out.append("| " + " | ".join("" if pd.isna(row[c]) else str(row[c]) for c in cols) + " |")
     return "\n".join(out)
+
+
+# --- Reading a saved comparison -------------------------------------------------------------
+
+COMPARE_FILES = ("effects.csv", "effects.md", "summary.csv", "replicates.csv", "series.parquet")
+
+
+def load_comparison(path: str | Path, verify: bool = True) -> ComparisonResult:
+    """Read a directory written by :meth:`ComparisonResult.save` (``sn-sim compare``).
+
+    With ``verify`` (the default) every data file must match the checksum its manifest records.
+    Anything else -- not a directory, no or another kind of manifest, a missing, changed or
+    unreadable file -- raises :class:`SnSimError` in one line naming the file."""
+    from sn_sim.observe.storage import reading, verify_checksums
+
+    path = Path(path)
+    if not path.is_dir():
+        raise SnSimError(f"{path}: compare directory not found" if not path.exists() else
+                         f"{path}: not a directory (expected a compare directory written by 'sn-sim compare')")
+    mpath = path / "manifest.json"
+    if not mpath.is_file():
+        raise SnSimError(f"{path}: not a compare directory (missing manifest.json)")
+    with reading(mpath):
+        text = mpath.read_bytes()
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise SnSimError(f"{mpath}: not valid JSON ({exc})"[:300]) from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != "sn_sim.compare":
+        raise SnSimError(f"{mpath}: not a compare manifest (kind is not sn_sim.compare)")
+    for key, kind in (("base", str), ("scenario_names", list), ("seed", int), ("replicates", int),
+                      ("post_start", str), ("calendar_end", str), ("scenarios", list)):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise SnSimError(f"{mpath}: {key}: missing or not a {kind.__name__}")
+    if manifest["base"] not in manifest["scenario_names"] or not all(
+            isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("scenario"), dict)
+            for s in manifest["scenarios"]):
+        raise SnSimError(f"{mpath}: scenarios: not the scenarios of this comparison (base, names, resolved scenarios)")
+    if verify:
+        verify_checksums(path, manifest)
+    frames = {}
+    for name in ("effects.csv", "summary.csv", "replicates.csv", "series.parquet"):
+        if not (path / name).is_file():
+            raise SnSimError(f"{path}: not a compare directory (missing {name})")
+        with reading(path / name):
+            frames[name] = (pd.read_parquet(path / name) if name.endswith(".parquet")
+                            else pd.read_csv(path / name, keep_default_na=False, na_values=[""]))
+    series = frames["series.parquet"]
+    if "date" in series.columns:
+        series["date"] = pd.to_datetime(series["date"])
+    try:
+        return ComparisonResult(effects=frames["effects.csv"], summary=frames["summary.csv"],
+                                replicates=frames["replicates.csv"], series=series, manifest=manifest)
+    except (KeyError, TypeError) as exc:
+        raise SnSimError(f"{mpath}: incomplete compare manifest ({exc})") from None
 
 
 # --- Running ----------------------------------------------------------------------------------
@@ -394,76 +472,112 @@ def _analyse(results, names, replicates):
 # cost, budget + in-kind (``total_cost_to_date_usd``, the running sum of the weekly cost_usd +
 # cost_in_kind_usd); series.parquet also keeps the budget alone (``cost_to_date_usd``).
 SERIES = tuple(outcomes.SERIES_OUTCOMES) + ("total_cost_to_date_usd",)
-SERIES_LABELS = {n: outcomes.get(n).label + (" (%)" if outcomes.get(n).percent else "")
-                 for n in outcomes.SERIES_OUTCOMES} | {
-    "total_cost_to_date_usd": "Cumulative cost, budget + in-kind (USD million)"}
+SERIES_LABELS = {n: outcomes.get(n).label for n in outcomes.SERIES_OUTCOMES} | {
+    "total_cost_to_date_usd": "Cumulative cost, budget + in-kind"}
+# Units of an effect (a difference): shares in percentage points, costs in USD million.
+SERIES_UNITS = {n: ("percentage points" if outcomes.get(n).percent else outcomes.get(n).unit)
+                for n in outcomes.SERIES_OUTCOMES} | {"total_cost_to_date_usd": "USD million"}
 SERIES_FACTORS = {n: 100 for n in outcomes.SERIES_OUTCOMES if outcomes.get(n).percent} | {
     "total_cost_to_date_usd": 1e-6}
+SMOOTH_WEEKS = 4
+FIGURES = ("effects_over_time", "forest", "cost_effect")
 
 
-def _figure(nrows, ncols, size):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, dpi=110)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def _colours(names):
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10"]
-    return {n: cmap(i % 10) for i, n in enumerate(names)}
-
-
-def plot_series(res: ComparisonResult, path: Path, scope: str = "all") -> Path:
-    """Outcome time series per scenario: mean over replicates with a 95% band (4-week smoothing)."""
+def _date_axis(ax) -> None:
     import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def paired_effects_over_time(res: ComparisonResult, col: str) -> dict[str, pd.DataFrame]:
+    """Week by week, each scenario minus the base over the whole pool, replicate by replicate
+    (common random numbers), smoothed per replicate over 4 weeks (not the cumulative cost); per
+    scenario a frame indexed by date with the mean effect and its 95% t-interval across
+    replicates (display units). Only the whole pool: the weekly series of the "treated" scope
+    are each scenario's own treated neighbourhoods, not the same neighbourhoods in the base."""
     from scipy import stats
 
-    s = res.series[res.series["scope"] == scope]
-    names = res.manifest["scenario_names"]
-    colours = _colours(names)
-    fig, axes = _figure(2, 3, (14, 7.5))
+    s = res.series[res.series["scope"] == "all"]
+    f = SERIES_FACTORS.get(col, 1)
+
+    def wide(name):
+        g = s[s["scenario"] == name].pivot(index="date", columns="replicate", values=col).sort_index() * f
+        return g if col == "total_cost_to_date_usd" else g.rolling(SMOOTH_WEEKS, min_periods=1).mean()
+
+    base = wide(res.base)
+    out = {}
+    for name in res.manifest["scenario_names"]:
+        if name == res.base:
+            continue
+        d = wide(name) - base  # same replicate r in both: the paired difference
+        n = d.notna().sum(axis=1)
+        mean = d.mean(axis=1)
+        t = stats.t.ppf(0.975, np.maximum(n - 1, 1))
+        half = pd.Series(np.where(n > 1, t * d.std(axis=1, ddof=1) / np.sqrt(n), np.nan), index=d.index)
+        out[name] = pd.DataFrame({"effect": mean, "lo": mean - half, "hi": mean + half, "n": n})
+    return out
+
+
+def effects_over_time_figure(res: ComparisonResult):
+    """Paired effects over time on the whole pool: each scenario minus the base, mean and 95%
+    interval across replicates, one panel per outcome; 0 = no difference from the base."""
+    from sn_sim.observe import style
+
+    others = [n for n in res.manifest["scenario_names"] if n != res.base]
+    looks = style.series_styles(others)
+    effects = {col: paired_effects_over_time(res, col) for col in SERIES}
+    # A scenario whose effect is exactly 0 on every outcome and week is the base again: listed, not drawn.
+    same = [n for n in others if all(style.all_zero(effects[c][n]["effect"]) for c in SERIES)]
+    fig, axes = style.figure(2, 3, (14, 7.5), sharex=True)
     post = pd.Timestamp(res.manifest["post_start"])
     for ax, col in zip(axes.ravel(), SERIES):
-        f = SERIES_FACTORS.get(col, 1)
-        for name in names:
-            g = s[s["scenario"] == name].pivot(index="date", columns="replicate", values=col).sort_index() * f
-            if col != "total_cost_to_date_usd":
-                g = g.rolling(4, min_periods=1).mean()
-            mean = g.mean(axis=1)
-            ax.plot(g.index, mean, color=colours[name], lw=1.4, label=name)
-            n = g.shape[1]
-            if n > 1:
-                half = stats.t.ppf(0.975, n - 1) * g.std(axis=1, ddof=1) / np.sqrt(n)
-                ax.fill_between(g.index, mean - half, mean + half, color=colours[name], alpha=0.18, lw=0)
-        ax.axvline(post, color="k", ls=":", lw=0.8)
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        for name in others:
+            if name in same:
+                continue
+            e = effects[col][name]
+            look = dict(looks[name])
+            look["markevery"] = max(len(e) // 8, 1)
+            ax.plot(e.index, e["effect"], lw=1.5, ms=4, label=name, **look)
+            if e["n"].max() > 1:
+                ax.fill_between(e.index, e["lo"], e["hi"], color=look["color"], alpha=0.15, lw=0)
+        style.zero_line(ax)
+        style.include_zero(ax)
+        ax.axvline(post, color=style.BLACK, ls=":", lw=0.8)
+        _date_axis(ax)
         ax.set_title(SERIES_LABELS[col], fontsize=10)
+        ax.set_ylabel(f"difference ({SERIES_UNITS[col]})", fontsize=8)
         ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=8, loc="best")
-    fig.suptitle(f"Outcomes, {SCOPE_LABELS[scope]}: mean of {res.manifest['replicates']} replicates, "
-                 f"95% band; dotted line: start of the post period", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+        style.tidy(ax)
+    if len(others) > len(same):
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=9)
+    n = res.manifest["replicates"]
+    detail = (f"{SCOPE_LABELS['all']}: each scenario minus {res.base}, replicate by replicate on common random "
+              f"numbers; line = mean of {n} replicates, band = 95% interval"
+              + ("" if n > 1 else " (none with one replicate)")
+              + f"; {SMOOTH_WEEKS}-week rolling mean (cost: cumulative); 0 = same as {res.base}; "
+              "dotted line: start of the post period"
+              + (f"; identical to {res.base} throughout, not drawn: {', '.join(same)}" if same else ""))
+    style.title(fig, f"How much does each mix change crime, victimisation, trust, insecurity, youth in gangs "
+                f"and cost compared with {res.base}, week by week?", detail)
+    return fig
 
 
-def plot_forest(res: ComparisonResult, path: Path) -> Path:
+def forest_figure(res: ComparisonResult):
     """Effects with 95% intervals, one panel per outcome; both scopes."""
+    from matplotlib.ticker import MaxNLocator
+
+    from sn_sim.observe import style
+
     names = [n for n in res.manifest["scenario_names"] if n != res.base]
     shown = [o for o in OUTCOMES if o[0] != CPA]
     ncols = 4
     nrows = math.ceil(len(shown) / ncols)
-    fig, axes = _figure(nrows, ncols, (15, 2.2 + 0.45 * len(names) * nrows))
+    fig, axes = style.figure(nrows, ncols, (15, 2.6 + 0.45 * max(len(names), 1) * nrows))
     e = res.effects
-    markers = {"all": ("o", "#1f77b4", -0.12), "treated": ("s", "#d62728", 0.12)}
+    markers = {"all": ("o", style.BLUE, -0.12), "treated": ("s", style.VERMILLION, 0.12)}
     for ax, (key, label, unit, factor, _) in zip(axes.ravel(), shown):
         for scope, (mk, colour, dy) in markers.items():
             sub = e[(e["outcome"] == key) & (e["scope"] == scope)].set_index("scenario")
@@ -476,47 +590,65 @@ def plot_forest(res: ComparisonResult, path: Path) -> Path:
                 err = None if pd.isna(lo) else [[x - lo], [hi - x]]
                 ax.errorbar(x, j + dy, xerr=err, fmt=mk, color=colour, ms=5, capsize=3,
                             label=SCOPE_LABELS[scope] if j == 0 else None)
-        ax.axvline(0, color="k", lw=0.8)
+        style.zero_line(ax, "x")
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels(names, fontsize=8)
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.invert_yaxis()
-        ax.set_title(f"{label}\n({'pp' if unit == '% / pp' else unit})", fontsize=9)
+        ax.set_title(f"{label}", fontsize=9)
+        ax.set_xlabel(f"difference ({'percentage points' if unit == '% / pp' else unit})", fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # narrow panels: few ticks, so labels never run together
+        style.tidy(ax)
     for ax in axes.ravel()[len(shown):]:
         ax.set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9)
-    fig.suptitle(f"Effects against {res.base} (mean and 95% interval across {res.manifest['replicates']} "
-                 f"replicates)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path)
-    return path
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
+    style.title(fig, f"Which mixes change which outcome, compared with {res.base}, and how surely?",
+                f"effect = scenario minus {res.base}: mean and 95% interval across {res.manifest['replicates']} "
+                "paired replicates; an interval that crosses 0 is no clear difference; post period (costs: whole "
+                "calendar)")
+    return fig
 
 
-def plot_cost_effect(res: ComparisonResult, path: Path, scope: str = "all") -> Path:
-    """Extra cost (budget + in-kind) against offences averted, one point per mix with 95% intervals."""
-    names = res.manifest["scenario_names"]
-    colours = _colours(names)
+def cost_effect_figure(res: ComparisonResult, scope: str = "all"):
+    """Extra cost (budget + in-kind) against offences averted, one marker per mix with 95%
+    intervals. The mixes are told apart by colour and marker and named in the legend with their
+    cost per offence averted, so no label can print over another or off the axes."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    from sn_sim.observe import style
+
+    names = [n for n in res.manifest["scenario_names"] if n != res.base]
+    looks = style.series_styles(names)
     e = res.effects[res.effects["scope"] == scope].set_index(["scenario", "outcome"])
-    fig, axes = _figure(1, 1, (8, 6))
+    fig, axes = style.figure(1, 1, (9, 6.5))
     ax = axes[0, 0]
+    ax.plot([0], [0], marker="o", ms=8, color=style.BLACK, mfc="white", ls="none", label=f"{res.base} (the base)")
     for name in names:
         a = e.loc[(name, "offences_averted")]
         c = e.loc[(name, "total_cost_usd")]
         x, y = a["effect"], c["effect"] * 1e-6
         xerr = None if pd.isna(a["ci_low"]) else [[x - a["ci_low"]], [a["ci_high"] - x]]
         yerr = None if pd.isna(c["ci_low"]) else [[y - c["ci_low"] * 1e-6], [c["ci_high"] * 1e-6 - y]]
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=colours[name], capsize=3, ms=7)
-        cpa = e.loc[(name, CPA), "effect"]
-        note = f"{name}" + (f"\n${cpa:,.0f} per offence averted" if not pd.isna(cpa) else "")
-        ax.annotate(note, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
-    ax.axhline(0, color="k", lw=0.6)
-    ax.axvline(0, color="k", lw=0.6)
-    ax.set_xlabel(f"Offences averted in the post period ({SCOPE_LABELS[scope]})")
+        cpa, lo, hi = (e.loc[(name, CPA), k] for k in ("effect", "ci_low", "ci_high"))
+        if pd.isna(cpa):
+            note = "averts no offences on average"
+        else:
+            note = f"USD {cpa:,.0f}" + ("" if pd.isna(lo) else f" [{lo:,.0f}, {hi:,.0f}]") + " per offence averted"
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=looks[name]["marker"], color=looks[name]["color"],
+                    capsize=3, ms=8, label=f"{name}: {note}")
+    style.zero_line(ax, "y")
+    style.zero_line(ax, "x")
+    ax.margins(0.15)  # room around the outermost intervals
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel(f"Offences averted in the post period (offences; {SCOPE_LABELS[scope]})")
     ax.set_ylabel("Extra total cost, budget + in-kind (USD million)")
-    ax.set_title(f"Cost against effect, relative to {res.base}", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    style.tidy(ax)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=1, fontsize=8)
+    style.title(fig, f"What does each offence averted cost, compared with {res.base}?",
+                f"mean and 95% interval across {res.manifest['replicates']} paired replicates; cost per offence "
+                "averted = extra total cost / offences averted (Fieller interval; none when unbounded); right = "
+                "more offences averted, up = more spent")
+    return fig

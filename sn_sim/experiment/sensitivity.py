@@ -43,52 +43,79 @@ class SensitivityResult:
     points: int
     conf_level: float
 
-    def plot(self, path: str | Path) -> Path:
-        """Bar chart per output: S1 and ST (Sobol) or mu* and sigma (Morris) with intervals."""
-        import matplotlib
+    def plot(self):
+        """Bar chart per output as a matplotlib Figure: S1 and ST (Sobol) or mu* and sigma (Morris)
+        with their intervals. A bar whose interval includes 0 is hatched and faded: the sweep
+        cannot tell that index from 0 (more points would). A negative S1 is sampling noise around
+        0 (a variance share cannot be negative), and the figure says so."""
+        from matplotlib.patches import Patch
 
-        matplotlib.use("Agg")
-        from matplotlib.figure import Figure
+        from sn_sim.observe import style
 
-        path = Path(path)
         n = len(self.outputs)
         params = list(dict.fromkeys(self.indices["parameter"]))
-        fig = Figure(figsize=(max(6.0, 1.1 * len(params) + 2), 3.2 * n), dpi=110)
-        axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+        fig, axes = style.figure(n, 1, (max(8.0, 1.2 * len(params) + 3), 3.4 * n + 1.4))
+        axes = axes[:, 0]
         x = np.arange(len(params))
         w = 0.38
         if self.method == "sobol":
-            bars = [("S1", "S1_conf", "first order (S1)", "#1f77b4"), ("ST", "ST_conf", "total (ST)", "#ff7f0e")]
+            bars = [("S1", "S1_conf", "first order (S1)", style.BLUE),
+                    ("ST", "ST_conf", "total (ST)", style.ORANGE)]
+            ylabel = "share of output variance"
         else:
-            bars = [("mu_star", "mu_star_conf", "mu* (mean |effect|)", "#1f77b4"), ("sigma", None, "sigma", "#7f7f7f")]
+            bars = [("mu_star", "mu_star_conf", "mu* (mean |elementary effect|)", style.BLUE),
+                    ("sigma", None, "sigma (spread: interactions, non-linearity)", style.GREY)]
+            ylabel = "output units per parameter range"
+        unclear = negative = False
         for ax, out in zip(axes, self.outputs):
             d = self.indices[self.indices["output"] == out].set_index("parameter").loc[params]
             for j, (col, conf, label, colour) in enumerate(bars):
-                err = d[conf].to_numpy() if conf else None
-                ax.bar(x + (j - 0.5) * w, d[col].to_numpy(), w, yerr=err, capsize=3, label=label, color=colour)
-            ax.axhline(0, color="k", lw=0.6)
+                v = d[col].to_numpy(dtype=float)
+                err = d[conf].to_numpy(dtype=float) if conf else None
+                # An index whose interval reaches 0 is not distinguishable from 0.
+                zero_in = (v - err <= 0) if err is not None else np.zeros(len(v), dtype=bool)
+                unclear |= bool(zero_in.any())
+                for k in range(len(params)):
+                    ax.bar(x[k] + (j - 0.5) * w, v[k], w, yerr=None if err is None else err[k], capsize=3,
+                           color=colour, alpha=0.35 if zero_in[k] else 1.0, hatch="//" if zero_in[k] else None,
+                           edgecolor=colour, label=label if k == 0 else None)
+                if col == "S1" and (v < 0).any():
+                    negative = True
+                    for k in np.flatnonzero(v < 0):
+                        ax.annotate("< 0: noise", (x[k] + (j - 0.5) * w, 0), xytext=(0, 3), textcoords="offset points",
+                                    ha="center", va="bottom", fontsize=7, color=style.GREY)
+            style.zero_line(ax)
             ax.set_xticks(x)
             ax.set_xticklabels(params, rotation=20, ha="right", fontsize=8)
+            ax.set_ylabel(ylabel, fontsize=8)
             ax.set_title(out, fontsize=10)
-            ax.legend(fontsize=8)
-        fig.suptitle(f"{self.method.capitalize()} indices ({self.points} points, "
-                     f"{int(self.conf_level * 100)}% intervals)", fontsize=11)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        return path
+            style.tidy(ax)
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles.append(Patch(facecolor="white", edgecolor=style.GREY, hatch="//"))
+        labels.append("hatched: interval includes 0 (not distinguishable from 0)")
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+        what = "Sobol indices" if self.method == "sobol" else "Morris elementary effects"
+        detail = (f"{what} from {self.points} sweep points, {int(self.conf_level * 100)}% bootstrap intervals (error "
+                  "bars)" + ("; some indices cannot be told from 0" if unclear else "")
+                  + ("; a negative first-order index is sampling noise around 0 (a share of variance is never "
+                     "negative): more points narrow it" if negative else ""))
+        style.title(fig, "Which uncertain parameters drive the outcomes?", detail)
+        return fig
 
     def save(self, directory: str | Path, force: bool = False) -> list[Path]:
-        """``sensitivity-<method>.csv`` and ``sensitivity-<method>.png``, written whole into a new
-        ``directory`` (an earlier sensitivity output there is replaced only with ``force``)."""
+        """``sensitivity-<method>.csv`` and the figure as ``sensitivity-<method>.png`` and ``.svg``,
+        written whole into a new ``directory`` (an earlier sensitivity output there is replaced
+        only with ``force``)."""
         from sn_sim.observe.storage import check_output_dir, staged_directory
 
         directory = Path(directory)
         check_output_dir(directory, force, kind="sensitivity")
-        names = [f"sensitivity-{self.method}.csv", f"sensitivity-{self.method}.png"]
+        from sn_sim.observe import style
+
+        names = [f"sensitivity-{self.method}.csv"]
         with staged_directory(directory, "sensitivity") as tmp:
             self.indices.to_csv(tmp / names[0], index=False)
-            self.plot(tmp / names[1])
+            names += [p.name for p in style.save(self.plot(), tmp / f"sensitivity-{self.method}.png")]
         return [directory / n for n in names]
 
 

@@ -31,7 +31,8 @@ INTRO = """\
 | `blocks.parquet` | offences per block per calendar year and replicate (§2) |
 | `neighbourhoods.parquet` | one row per replicate × neighbourhood: static facts, adjacency and the Ministry's selection (§3) |
 | `manifest.json` | package version, resolved scenario and its hash, seeds, library versions (§4) |
-| `plots/` | the standard figures (optional, `--no-plots` skips them) |
+| `plots/` | the standard figures, each as PNG and SVG (optional, `--no-plots` skips them) |
+| `twin/` | with `--twin`: the counterfactual twin (the same scenario, seed and replicates without the Strategy), a run directory of its own |
 | `.sn_sim-output` | marker: the kind of sn-sim output, when and by which process it was written (`--force` replaces only a directory holding sn-sim's marker of the same kind) |
 
 In Python the same tables are `Results.panel`, `Results.blocks`, `Results.neighbourhoods` and

@@ -1,85 +1,106 @@
-"""PNG plots of one run's panel, for the policy team.
+"""Figures of one run's panel, for the policy team.
 
-``write_plots(panel, out_dir)`` writes four figures into ``out_dir``:
+``run_figures(panel, twin=None)`` returns four matplotlib Figures (for a notebook:
+``Results.plot()``); ``write_plots(panel, out_dir, twin=None)`` saves each as PNG and SVG:
 
-crime_trust_treated_vs_control.png
-    Offences per 1,000 inhabitants, trust in police, 12-month victimisation and insecurity,
-    week by week, for ever-treated vs never-treated neighbourhoods. Population-weighted means
-    across neighbourhoods, smoothed with a 4-week rolling mean; the line is the mean over
-    replicates and the band spans the 5th-95th percentile of replicates (when there are
-    several). Dotted vertical lines mark each cohort's launch.
-crime_by_cohort.png
+crime_trust_treated_vs_control
+    Did crime and trust change where the Strategy went in? Offences per 1,000 inhabitants,
+    trust in police, 12-month victimisation and insecurity, week by week, for ever-treated vs
+    never-treated neighbourhoods. Population-weighted means across neighbourhoods, smoothed with
+    a 4-week rolling mean; the line is the mean over replicates and the band spans the 5th-95th
+    percentile of replicates (when there are several). Dotted vertical lines mark each cohort's
+    launch. With the run's counterfactual twin (the same scenario and seed without the Strategy,
+    ``sn-sim evaluate`` saves one in ``twin/``), a third line shows the treated neighbourhoods
+    without the Strategy; a plain run records no counterfactual (the never-treated
+    neighbourhoods are a comparison group, not one), and the figure says so.
+crime_by_cohort
     Offences per 1,000 inhabitants and trust in police by cohort year (one line per year of
     selection, plus the never-treated neighbourhoods), smoothed and averaged over replicates.
-stage_timeline.png
+stage_timeline
     Replicate 0: each treated neighbourhood (a row, ordered by cohort and launch) coloured by
     its strategy stage week by week, above a stacked area of how many neighbourhoods are in
     each stage.
-youth_and_effort.png
+youth_and_effort
     Youth in gangs per 1,000 youth (treated vs never treated), activities per week by pillar
     summed over all neighbourhoods, and cumulative cost of the strategy.
 
-The panel is one row per replicate x neighbourhood x week (see ``Results``). Everything is
-aggregated with groupby, so a full panel of many replicates is fast. A run where nothing is
-treated, or only a few weeks long, still yields every file.
+Level axes start at 0, so a one-point move looks like one. Colours, line styles and markers
+come from :mod:`sn_sim.observe.style` (colour-blind safe). The panel is one row per replicate x
+neighbourhood x week (see ``Results``). Everything is aggregated with groupby, so a full panel
+of many replicates is fast. A run where nothing is treated, or only a few weeks long, still
+yields every figure.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+# Figures are matplotlib.figure.Figure objects, never pyplot's: no backend is chosen here (the
+# command line runs headless with Agg; a notebook keeps its own and shows the returned Figures).
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")  # headless: plots are files, never windows
-
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from sn_sim.observe import outcomes  # noqa: E402
+from sn_sim.observe import outcomes, style
 
 FIGSIZE = (11, 7)
-DPI = 110
 SMOOTH_WEEKS = 4  # weekly counts are noisy at neighbourhood scale; a month shows the trend
 COHORT_SMOOTH_WEEKS = 8  # a cohort can be 5 neighbourhoods: smooth more so lines can be told apart
 BAND = (0.05, 0.95)  # replicate spread shown around the mean
 
 STAGES = ["none", "planning", "execution", "consolidation", "evaluation"]
-STAGE_COLOURS = ["#e6e6e6", "#fdd49e", "#d7301f", "#3182bd", "#31a354"]
-GROUP_COLOURS = {True: "#d7301f", False: "#636363"}
-GROUP_LABELS = {True: "treated (ever)", False: "never treated"}
+STAGE_COLOURS = [style.LIGHT_GREY, style.SKY_BLUE, style.VERMILLION, style.BLUE, style.GREEN]
+# The groups of the treated-vs-control figures; "twin" = the treated neighbourhoods in the
+# counterfactual run without the Strategy.
+GROUPS = {
+    "treated": {"label": "treated (ever)", "color": style.BLUE, "linestyle": "-", "marker": None},
+    "twin": {"label": "treated, without the Strategy (twin)", "color": style.VERMILLION, "linestyle": "--",
+             "marker": None},
+    "control": {"label": "never treated", "color": style.GREY, "linestyle": ":", "marker": None},
+}
 PILLARS = {
     "activities_police": "police",
     "activities_social": "social prevention",
     "activities_community": "community",
     "activities_culture": "culture",
 }
+FIGURES = ("crime_trust_treated_vs_control", "crime_by_cohort", "stage_timeline", "youth_and_effort")
 
 # The survey-style and crime outcomes plotted (definitions: sn_sim.observe.outcomes).
 OUTCOMES = [(name, outcomes.axis_label(name), outcomes.display_factor(name))
             for name in ("offences_per_1000_week", "trust_police", "victimisation_12m", "insecurity")]
 
 
-def write_plots(panel: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Create ``out_dir`` and write the four PNG plots of ``panel``; return their paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _unit(axis_label: str) -> str:
+    """The unit part of an axis label ``Label (unit)``, wrapped for a y-axis."""
+    return style.wrap(axis_label.split(" (", 1)[1].rstrip(")"), 32)
+
+
+def run_figures(panel: pd.DataFrame, twin: pd.DataFrame | None = None,
+                names: tuple[str, ...] = FIGURES) -> dict[str, Figure]:
+    """The figures ``names`` of a run's ``panel`` (name -> Figure); ``twin`` is the panel of its
+    counterfactual twin, if there is one (see the module docstring)."""
     launches = _launch_dates(panel)
-    figures = {
-        "crime_trust_treated_vs_control.png": _plot_treated_vs_control(panel, launches),
-        "crime_by_cohort.png": _plot_by_cohort(panel, launches),
-        "stage_timeline.png": _plot_stage_timeline(panel),
-        "youth_and_effort.png": _plot_youth_and_effort(panel, launches),
+    groups = _groups(panel, twin)
+    draw = {
+        "crime_trust_treated_vs_control": lambda: _plot_treated_vs_control(groups, panel, launches, twin is not None),
+        "crime_by_cohort": lambda: _plot_by_cohort(panel, launches),
+        "stage_timeline": lambda: _plot_stage_timeline(panel),
+        "youth_and_effort": lambda: _plot_youth_and_effort(groups, panel, launches),
     }
+    return {name: draw[name]() for name in names}
+
+
+def write_plots(panel: pd.DataFrame, out_dir: Path, twin: pd.DataFrame | None = None) -> list[Path]:
+    """Create ``out_dir`` and save every figure of ``panel`` there as PNG and SVG; return the paths."""
+    out_dir = Path(out_dir)
     paths = []
-    for name, fig in figures.items():
-        path = out_dir / name
-        fig.savefig(path, dpi=DPI)
+    for name, fig in run_figures(panel, twin).items():
+        paths += style.save(fig, out_dir / f"{name}.png")
         fig.clear()  # Figure objects are not tracked by pyplot; clearing frees the artists now
-        paths.append(path)
     return paths
 
 
@@ -89,6 +110,17 @@ def write_plots(panel: pd.DataFrame, out_dir: Path) -> list[Path]:
 def _pooled(panel: pd.DataFrame, keys: list[str], names: list[str]) -> pd.DataFrame:
     """Outcomes pooled within ``keys`` groups, as the registry defines them; index = keys."""
     return outcomes.weekly(panel, names, by=keys).set_index(keys)
+
+
+def _groups(panel: pd.DataFrame, twin: pd.DataFrame | None) -> pd.DataFrame:
+    """The panel with a ``group`` column (treated / control), plus, with a twin, the twin's rows
+    of the neighbourhoods the run treated (group ``twin``): same replicates, same neighbourhoods."""
+    tagged = panel.assign(group=np.where(panel["treated"].to_numpy(dtype=bool), "treated", "control"))
+    if twin is None:
+        return tagged
+    ever = panel.loc[panel["treated"].to_numpy(dtype=bool), ["replicate", "neighbourhood"]].drop_duplicates()
+    counter = twin.merge(ever, on=["replicate", "neighbourhood"], how="inner").assign(group="twin")
+    return pd.concat([tagged, counter], ignore_index=True)
 
 
 def _smooth(wide: pd.DataFrame, weeks: int = SMOOTH_WEEKS) -> pd.DataFrame:
@@ -121,18 +153,34 @@ def _cohort_labels(panel: pd.DataFrame) -> pd.Series:
 # --- drawing helpers ---------------------------------------------------------------------
 
 
-def _line(ax, s: pd.DataFrame, colour: str, label: str, band: bool) -> None:
+def _line(ax, s: pd.DataFrame, look: dict, label: str, band: bool) -> None:
     """Mean line plus replicate band; markers when there are too few weeks to draw a line."""
-    marker = "o" if len(s) < 3 else None
-    ax.plot(s.index, s["mean"], color=colour, lw=1.8, label=label, marker=marker)
+    look = dict(look)
+    if len(s) < 3:
+        look["marker"] = look.get("marker") or "o"
+    elif look.get("marker"):
+        look["markevery"] = max(len(s) // 8, 1)  # a few markers tell lines apart without clutter
+    ax.plot(s.index, s["mean"], lw=1.8, label=label, **look)
     if band and (s["n"] > 1).any():
-        ax.fill_between(s.index, s["lo"], s["hi"], color=colour, alpha=0.2, lw=0)
+        ax.fill_between(s.index, s["lo"], s["hi"], color=look["color"], alpha=0.15, lw=0)
+
+
+def _group_lines(ax, agg: pd.Series, scale: float, band: bool = True) -> None:
+    """One line per group present (treated, twin, control), each replicate smoothed first."""
+    # index (replicate, group, date) -> date x (replicate, group), so each replicate's series
+    # is smoothed on its own before averaging across replicates
+    wide = _smooth(agg.unstack(["replicate", "group"]) * scale)
+    present = set(wide.columns.get_level_values("group"))
+    for g, look in GROUPS.items():
+        if g in present:
+            look = {k: v for k, v in look.items() if k != "label"}
+            _line(ax, _summary(wide.xs(g, level="group", axis=1)), look, GROUPS[g]["label"], band=band)
 
 
 def _mark_launches(ax, launches: pd.Series, label: bool = False) -> None:
     """Dotted vertical line at each cohort launch, the year written at the top of the axis."""
     for year, date in launches.items():
-        ax.axvline(date, color="black", ls=":", lw=0.9, alpha=0.6)
+        ax.axvline(date, color=style.BLACK, ls=":", lw=0.9, alpha=0.5)
         if label:
             ax.annotate(f"{year}", xy=(date, 1), xycoords=("data", "axes fraction"),
                         xytext=(2, -2), textcoords="offset points", ha="left", va="top",
@@ -167,37 +215,34 @@ def _launch_note(launches: pd.Series) -> str:
     return "; dotted lines = cohort launches" if len(launches) else ""
 
 
-def _no_data(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="grey")
+def _twin_note(has_twin: bool) -> str:
+    return ("; twin = the same run without the Strategy (same seed)" if has_twin else
+            "; no counterfactual recorded for this run (never treated = comparison group, not a counterfactual)")
 
 
 # --- the four figures --------------------------------------------------------------------
 
 
-def _plot_treated_vs_control(panel: pd.DataFrame, launches: pd.Series) -> Figure:
+def _plot_treated_vs_control(groups: pd.DataFrame, panel: pd.DataFrame, launches: pd.Series,
+                             has_twin: bool) -> Figure:
     cols = [c for c, _, _ in OUTCOMES]
-    agg = _pooled(panel, ["replicate", "treated", "date"], cols)
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
-    axes = fig.subplots(2, 2, sharex=True).ravel()
-    groups = [g for g in (True, False) if g in agg.index.get_level_values("treated")]
+    agg = _pooled(groups, ["replicate", "group", "date"], cols)
+    fig, axes = style.figure(2, 2, FIGSIZE, sharex=True)
+    axes = axes.ravel()
     for ax, (col, ylabel, scale) in zip(axes, OUTCOMES):
-        # index (replicate, treated, date) -> date x (replicate, treated), so each
-        # replicate's series is smoothed on its own before averaging across replicates
-        wide = _smooth(agg[col].unstack(["replicate", "treated"]) * scale)
-        for g in groups:
-            _line(ax, _summary(wide.xs(g, level="treated", axis=1)), GROUP_COLOURS[g],
-                  GROUP_LABELS[g], band=True)
+        _group_lines(ax, agg[col], scale)
         _mark_launches(ax, launches, label=ax is axes[0])
-        ax.set_ylabel(ylabel)
-        ax.set_title(ylabel.split(" (")[0].capitalize(), fontsize=10)
-        ax.grid(alpha=0.3)
+        _zero_floor(ax)
+        ax.set_ylabel(_unit(ylabel), fontsize=8)
+        ax.set_title(ylabel.split(" (")[0], fontsize=10)
+        style.tidy(ax)
         _date_axis(ax, panel["date"])
     for ax in axes[2:]:
         ax.set_xlabel("week (start date)")
-    axes[0].legend(loc="best", fontsize=9)
-    fig.suptitle("Crime, victimisation, insecurity and trust: treated vs never-treated "
-                 "neighbourhoods\n(population-weighted; " + _band_note(panel)
-                 + _launch_note(launches) + ")", fontsize=11)
+    style.legend(axes[0], loc="lower left", fontsize=8)
+    style.title(fig, "Did crime, victimisation, insecurity and trust change where the Strategy went in?",
+                "population-weighted; " + _band_note(panel) + _launch_note(launches) + _twin_note(has_twin)
+                + "; y-axes start at 0")
     return fig
 
 
@@ -208,31 +253,32 @@ def _plot_by_cohort(panel: pd.DataFrame, launches: pd.Series) -> Figure:
     cohorts = sorted(agg.index.get_level_values("cohort").unique(),
                      key=lambda c: (c == "never treated", c))
     years = [c for c in cohorts if c != "never treated"]
-    cmap = matplotlib.colormaps["viridis"]
-    colours = {c: cmap(i / max(len(years) - 1, 1) * 0.9) for i, c in enumerate(years)}
-    colours["never treated"] = "#636363"
+    looks = style.series_styles(years)
+    looks["never treated"] = {"color": style.GREY, "linestyle": ":", "marker": None}
 
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
-    axes = fig.subplots(2, 1, sharex=True)
+    fig, axes = style.figure(2, 1, FIGSIZE, sharex=True)
+    axes = axes[:, 0]
     for ax, col, ylabel, scale in zip(axes, cols, [OUTCOMES[0][1], OUTCOMES[1][1]], [OUTCOMES[0][2], OUTCOMES[1][2]]):
         wide = _smooth(agg[col].unstack(["replicate", "cohort"]) * scale, COHORT_SMOOTH_WEEKS)
         for c in cohorts:
             s = _summary(wide.xs(c, level="cohort", axis=1))
             label = c if c == "never treated" else f"cohort {c}"
-            _line(ax, s, colours[c], label, band=False)  # bands of 5 lines would hide them
+            _line(ax, s, looks[c], label, band=False)  # bands of 5 lines would hide them
         for year, date in launches.items():
-            ax.axvline(date, color=colours.get(str(year), "black"), ls=":", lw=1.2)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+            ax.axvline(date, color=looks.get(str(year), {}).get("color", style.BLACK), ls=":", lw=1.2)
+        _zero_floor(ax)
+        ax.set_ylabel(_unit(ylabel), fontsize=8)
+        style.tidy(ax)
         _date_axis(ax, panel["date"])
     axes[-1].set_xlabel("week (start date)")
-    axes[0].set_title("Offences per 1,000 inhabitants by cohort year", fontsize=10)
-    axes[1].set_title("Trust in police by cohort year", fontsize=10)
-    axes[0].legend(loc="best", fontsize=9, ncols=min(len(cohorts), 3))
+    axes[0].set_title("Offences per 1,000 inhabitants per week, by cohort year", fontsize=10)
+    axes[1].set_title("Trust in police (% of adults), by cohort year", fontsize=10)
+    style.legend(axes[0], loc="lower left", fontsize=8, ncols=min(len(cohorts), 3))
     n = panel["replicate"].nunique()
-    fig.suptitle("Outcomes by year of selection into the strategy\n(population-weighted; mean "
-                 f"of {n} replicate{'s' if n > 1 else ''}; {COHORT_SMOOTH_WEEKS}-week rolling mean"
-                 + _launch_note(launches) + ")", fontsize=11)
+    style.title(fig, "Did each year's cohort of neighbourhoods improve after its launch?",
+                f"population-weighted; mean of {n} replicate{'s' if n > 1 else ''}; {COHORT_SMOOTH_WEEKS}-week "
+                "rolling mean" + _launch_note(launches).replace("cohort launches", "launches, in the cohort's colour")
+                + "; y-axes start at 0")
     return fig
 
 
@@ -246,8 +292,8 @@ def _plot_stage_timeline(panel: pd.DataFrame) -> Figure:
     # cell edges: each week runs from its date to the next (last one lasts 7 days)
     edges = np.append(dates, dates[-1] + np.timedelta64(7, "D")) if len(dates) else dates
 
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
-    ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    fig, axes = style.figure(2, 1, FIGSIZE, sharex=True, height_ratios=[3, 1])
+    ax, ax2 = axes[:, 0]
     cmap = ListedColormap(STAGE_COLOURS)
     norm = BoundaryNorm(np.arange(len(STAGES) + 1) - 0.5, len(STAGES))
 
@@ -263,8 +309,9 @@ def _plot_stage_timeline(panel: pd.DataFrame) -> Figure:
         grid = (treated.pivot_table(index="neighbourhood", columns="date", values="code",
                                     aggfunc="first", observed=True)
                 .reindex(index=info["neighbourhood"], columns=dates))
+        # rasterised: hundreds of rows x hundreds of weeks would make a huge SVG of cells
         ax.pcolormesh(edges, np.arange(len(info) + 1), grid.to_numpy(dtype=float),
-                      cmap=cmap, norm=norm, shading="flat")
+                      cmap=cmap, norm=norm, shading="flat", rasterized=True)
         ax.set_ylim(len(info), 0)  # first cohort at the top
         # name rows only when there are few; otherwise label the cohort blocks
         if len(info) <= 30:
@@ -281,9 +328,8 @@ def _plot_stage_timeline(panel: pd.DataFrame) -> Figure:
         ax.set_ylabel("treated neighbourhoods")
     else:
         ax.set_yticks([])
-        _no_data(ax, "no neighbourhood is treated in this run")
-    ax.set_title(f"Strategy stage of each treated neighbourhood, week by week (replicate {rep})",
-                 fontsize=11)
+        style.note(ax, "no neighbourhood is treated in this run")
+    ax.set_title(f"Stage of each treated neighbourhood (replicate {rep})", fontsize=10)
     ax.legend(handles=[Patch(color=c, label=s) for s, c in zip(STAGES, STAGE_COLOURS)],
               loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, title="stage")
 
@@ -298,60 +344,69 @@ def _plot_stage_timeline(panel: pd.DataFrame) -> Figure:
     _zero_floor(ax2)
     ax2.set_ylabel("neighbourhoods")
     ax2.set_xlabel("week (start date)")
-    ax2.set_title("Neighbourhoods in each stage", fontsize=10)
-    ax2.grid(alpha=0.3)
+    ax2.set_title("Neighbourhoods in each stage (count)", fontsize=10)
+    style.tidy(ax2)
     _date_axis(ax2, panel["date"])
+    style.title(fig, "Where was each treated neighbourhood in the Strategy's stages, week by week?",
+                "planning, execution, consolidation, evaluation; rows ordered by cohort and launch")
     return fig
 
 
-def _plot_youth_and_effort(panel: pd.DataFrame, launches: pd.Series) -> Figure:
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
+def _plot_youth_and_effort(groups: pd.DataFrame, panel: pd.DataFrame, launches: pd.Series) -> Figure:
+    fig = Figure(figsize=FIGSIZE, dpi=style.DPI, layout="constrained")
     gs = fig.add_gridspec(2, 2)
     ax_y = fig.add_subplot(gs[0, :])
     ax_a = fig.add_subplot(gs[1, 0])
     ax_c = fig.add_subplot(gs[1, 1], sharex=ax_a)
 
     # gang-involved share of youth = sum(in gangs) / sum(youth), i.e. youth-weighted
-    share = _pooled(panel, ["replicate", "treated", "date"], ["youth_gang_share"])["youth_gang_share"]
-    wide = _smooth(share.unstack(["replicate", "treated"]) * 1000)
-    for g in (True, False):
-        if g in wide.columns.get_level_values("treated"):
-            _line(ax_y, _summary(wide.xs(g, level="treated", axis=1)), GROUP_COLOURS[g],
-                  GROUP_LABELS[g], band=True)
+    share = _pooled(groups, ["replicate", "group", "date"], ["youth_gang_share"])["youth_gang_share"]
+    _group_lines(ax_y, share, 1000)
     _mark_launches(ax_y, launches, label=True)
-    ax_y.set_ylabel("youth in gangs per 1,000 youth")
-    ax_y.set_title("Youth in gangs (" + _band_note(panel) + ")", fontsize=10)
-    ax_y.legend(loc="best", fontsize=9)
+    _zero_floor(ax_y)
+    ax_y.set_ylabel("per 1,000 youth", fontsize=9)
+    ax_y.set_title("Youth in gangs per 1,000 youth (" + _band_note(panel) + ")", fontsize=10)
+    style.legend(ax_y, loc="lower left", fontsize=8)
 
-    # activities per week by pillar, all neighbourhoods, mean over replicates
+    # activities per week by pillar, all neighbourhoods, mean over replicates; a pillar with no
+    # activity at all (e.g. culture outside Culture Points districts) is left out
     pillars = [c for c in PILLARS if c in panel.columns]
-    act = panel.groupby(["replicate", "date"])[pillars].sum().groupby("date").mean()
-    act = _smooth(act)
+    act = _smooth(panel.groupby(["replicate", "date"])[pillars].sum().groupby("date").mean())
+    looks = style.series_styles(PILLARS.values())
     marker = "o" if len(act) < 3 else None
-    for c in pillars:
-        ax_a.plot(act.index, act[c], label=PILLARS[c], lw=1.5, marker=marker)
-    ax_a.set_ylabel("activities per week (all neighbourhoods)")
-    ax_a.set_title(f"Activities by pillar ({SMOOTH_WEEKS}-week rolling mean)", fontsize=10)
-    ax_a.legend(loc="upper left", fontsize=8)
+    drawn = [c for c in pillars if not style.all_zero(act[c])]
+    for c in drawn:
+        look = {**looks[PILLARS[c]], "marker": marker}
+        ax_a.plot(act.index, act[c], label=PILLARS[c], lw=1.5, **look)
+    if not drawn:
+        style.note(ax_a, "no Strategy activity in this run")
+    ax_a.set_ylabel("activities per week", fontsize=9)
+    ax_a.set_title(f"Activities by pillar, all neighbourhoods ({SMOOTH_WEEKS}-week rolling mean)", fontsize=10)
+    style.legend(ax_a, loc="upper left", fontsize=8)
 
     # cumulative cost per replicate, then mean over replicates (millions of USD)
     cost_cols = [c for c in ("cost_usd", "cost_in_kind_usd") if c in panel.columns]
     cost = (panel.groupby(["replicate", "date"])[cost_cols].sum()
             .groupby("replicate").cumsum().groupby("date").mean() / 1e6)
-    styles = {"cost_usd": ("-", "strategy spending"), "cost_in_kind_usd": ("--", "in-kind contributions")}
-    for c in cost_cols:
-        ls, label = styles[c]
-        ax_c.plot(cost.index, cost[c], ls=ls, color="#08519c", lw=1.8, label=label, marker=marker)
-    ax_c.set_ylabel("cumulative cost (million USD)")
-    ax_c.set_title("Cumulative cost", fontsize=10)
-    ax_c.legend(loc="upper left", fontsize=8)
+    looks = {"cost_usd": ("-", style.BLUE, "strategy spending"),
+             "cost_in_kind_usd": ("--", style.ORANGE, "in-kind contributions")}
+    drawn = [c for c in cost_cols if not style.all_zero(cost[c])]
+    for c in drawn:
+        ls, colour, label = looks[c]
+        ax_c.plot(cost.index, cost[c], ls=ls, color=colour, lw=1.8, label=label, marker=marker)
+    if not drawn:
+        style.note(ax_c, "no Strategy cost in this run")
+    ax_c.set_ylabel("million USD", fontsize=9)
+    ax_c.set_title("Cumulative cost of the Strategy (million USD)", fontsize=10)
+    style.legend(ax_c, loc="upper left", fontsize=8)
 
     for ax in (ax_y, ax_a, ax_c):
-        ax.grid(alpha=0.3)
+        style.tidy(ax)
         _date_axis(ax, panel["date"])
     for ax in (ax_a, ax_c):
         _zero_floor(ax)
         _mark_launches(ax, launches)
         ax.set_xlabel("week (start date)")
-    fig.suptitle("Youth in gangs and strategy effort", fontsize=11)
+    style.title(fig, "How many youth are in gangs, and what effort and money did the Strategy put in?",
+                "y-axes start at 0" + _launch_note(launches))
     return fig

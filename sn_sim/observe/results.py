@@ -37,9 +37,30 @@ class Results:
     neighbourhoods: pd.DataFrame = field(default_factory=pd.DataFrame)
     scenario: object = field(repr=False, default=None)
 
-    def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
+    def figures(self, twin: "Results | None" = None) -> dict:
+        """Every run figure (name -> matplotlib Figure; :mod:`sn_sim.observe.plots`). ``twin``:
+        the run's counterfactual twin (same scenario and seed without the Strategy), drawn as a
+        third line on the treated-vs-control figures."""
+        from sn_sim.observe.plots import run_figures
+
+        return run_figures(self.panel, None if twin is None else twin.panel)
+
+    def plot(self, name: str = "crime_trust_treated_vs_control", twin: "Results | None" = None):
+        """One run figure as a matplotlib Figure (shown inline in a notebook): ``name`` is one of
+        :data:`sn_sim.observe.plots.FIGURES`; ``twin`` as in :meth:`figures`."""
+        from sn_sim.observe.plots import FIGURES
+
+        if name not in FIGURES:
+            raise SnSimError(f"plot: unknown figure {name!r} (expected one of {', '.join(FIGURES)})")
+        from sn_sim.observe.plots import run_figures
+
+        return run_figures(self.panel, None if twin is None else twin.panel, (name,))[name]
+
+    def save(self, out: str | Path, force: bool = False, plots: bool = True, twin: "Results | None" = None) -> Path:
         """Write panel.parquet, blocks.parquet, neighbourhoods.parquet, manifest.json (with the
-        data files' checksums) and plots/ atomically to ``out``."""
+        data files' checksums) and plots/ (each figure as PNG and SVG) atomically to ``out``;
+        with ``twin`` (the run's counterfactual twin) also ``twin/`` (a run directory of its
+        own), and the plots show it."""
         out = Path(out)
         check_output_dir(out, force, kind="run")
         with staged_directory(out, "run") as tmp:
@@ -47,10 +68,12 @@ class Results:
                 frame.to_parquet(tmp / name, index=False)
             manifest = {**self.manifest, "checksums": file_checksums(tmp, DATA_FILES)}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+            if twin is not None:
+                twin.save(tmp / "twin", plots=False)
             if plots:
                 from sn_sim.observe.plots import write_plots
 
-                write_plots(self.panel, tmp / "plots")
+                write_plots(self.panel, tmp / "plots", None if twin is None else twin.panel)
         return out
 
 
