@@ -119,3 +119,30 @@ def test_victims_at_markets_are_mostly_people_from_elsewhere(quiet_scenario):
     resident_of_block = m.residents.block[v] == b
     assert resident_of_block[lu[b] == MARKET].mean() < 0.4
     assert resident_of_block[lu[b] == RESIDENTIAL].mean() > 0.6
+
+
+# --- stated national trends (docs/ODD.md §7.27) -------------------------------------------------------
+
+
+def _offences_per_week(scenario, seed=7):
+    res = run(scenario, seed=seed)
+    p = res.panel
+    return p.groupby("week")[["offences", "recorded_crimes"]].sum(), p.drop_duplicates("week").set_index("week").date
+
+
+def test_an_offending_trend_lowers_offences_only_from_its_window_on(quiet_scenario):
+    """Paired on common random numbers: identical before the window opens, fewer offences after."""
+    flat, dates = _offences_per_week(quiet_scenario)
+    falling, _ = _offences_per_week(quiet_scenario.with_overrides({
+        "trends.offending_per_year": -0.3, "trends.offending_from": "2016-01-04", "trends.offending_until": "2016-12-26"}))
+    before = (dates < "2016-01-04").to_numpy()
+    after = (dates > "2016-12-26").to_numpy()
+    np.testing.assert_array_equal(flat.offences[before], falling.offences[before])
+    assert falling.offences[after].sum() < 0.85 * flat.offences[after].sum()
+
+
+def test_a_reporting_trend_raises_the_share_of_offences_the_police_record(quiet_scenario):
+    flat, _ = _offences_per_week(quiet_scenario)
+    rising, _ = _offences_per_week(quiet_scenario.with_overrides({"trends.reporting_logit_per_year": 0.5}))
+    share = lambda d: d.recorded_crimes.sum() / d.offences.sum()  # noqa: E731
+    assert share(rising) > share(flat) + 0.02

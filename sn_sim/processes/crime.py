@@ -208,8 +208,11 @@ def draw_offences(world: World) -> Offences:
     # Motivated offenders: one Bernoulli draw per resident (float32 keeps this cheap), drawn
     # chunk by chunk from one stream (the same numbers as one draw for everyone).
     rng = world.random.stream("offending")
+    # A stated national trend scales everyone's attempts alike (scenario trends; 1 without one).
+    t = s.trends
+    trend = np.float32(np.exp(t.offending_per_year * world.clock.years_into(t.offending_from, t.offending_until)))
     offenders = np.concatenate([part.start + np.flatnonzero(rng.random(part.stop - part.start, dtype=np.float32)
-                                                            < r.propensity[part]) for part in world.chunks()])
+                                                            < r.propensity[part] * trend) for part in world.chunks()])
     offenders = offenders[r.released_week[offenders] <= week]  # in prison: no attempt
     if offenders.size == 0:
         return Offences.empty()
@@ -246,7 +249,8 @@ def draw_offences(world: World) -> Offences:
     # (±30 stands in for the infinite logit of a base of 0 or 1: a numerical guard, not a parameter.)
     logit0 = np.log(rep.base / (1 - rep.base)) if 0 < rep.base < 1 else (-30.0 if rep.base == 0 else 30.0)
     # Anchored at the trust threshold, so a more trusting population reports more.
-    z = logit0 + rep.trust_effect * (r.trust[victim] - s.trust.threshold) + rep.violent_bonus * violent
+    z = (logit0 + t.reporting_logit_per_year * world.clock.years_into(t.reporting_from, t.reporting_until)
+         + rep.trust_effect * (r.trust[victim] - s.trust.threshold) + rep.violent_bonus * violent)
     reported = u[:, U_REPORT] < 1.0 / (1.0 + np.exp(-z))
     witnessed = u[:, U_WITNESS] < -np.expm1(-rep.patrol_detection * blocks.patrol_hours.ravel()[target])
     recorded = reported | witnessed | lethal  # homicides always come to police attention
@@ -289,7 +293,7 @@ class Offending(Process):
     """Motivated offenders, target choice, guardianship, displacement, victims and reporting."""
 
     name = "offending"
-    parameters = ("crime", "reporting", "population.risk_mean", "trust.threshold")
+    parameters = ("crime", "reporting", "trends", "land_use", "population.risk_mean", "trust.threshold")
     reads = ("residents.age", "residents.female", "residents.risk", "residents.gang", "residents.former_prisoner",
              "residents.released_week", "residents.trust", "blocks.attractiveness", "blocks.patrol_hours",
              "blocks.space_condition", "blocks.outlets", "places.efficacy", "places.alcohol")

@@ -227,6 +227,39 @@ class Population(Section):
                              source='assumption: keeps the Beta risk distribution proper; does not bind at the defaults', plausible=(0.9, 0.99))
 
 
+# --- Secular trends ------------------------------------------------------------------------
+
+TREND_SOURCE = "value: 0, no trend; a scenario states one with its source (scenarios/parameters/national_trends.toml)"
+TREND_DATE_SOURCE = "assumption: set with the trend it dates"
+
+
+class Trends(Section):
+    """National secular trends, applied to every neighbourhood alike (treated or not): changes
+    with causes outside the model, stated and sourced rather than left as drift. None by default:
+    the world without a stated trend is at rest. Each trend runs over its own window: nothing
+    changes before it, the change reached stays after it."""
+
+    offending_per_year: float = P(0.0, ge=-1, le=1, unit="log change per year", description="change of every resident's offence-attempt probability per year of its window (-0.05: about 5% fewer attempts a year)",
+                                  source=TREND_SOURCE)
+    offending_from: Date = Field(dt.date(2015, 1, 5), description="start of the offending trend's window",
+                                 json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+    offending_until: Date = Field(dt.date(2019, 12, 30), description="end of the offending trend's window",
+                                  json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+    reporting_logit_per_year: float = P(0.0, ge=-2, le=2, unit="log-odds per year", description="change of every victim's log-odds of reporting per year of its window",
+                                        source=TREND_SOURCE)
+    reporting_from: Date = Field(dt.date(2015, 1, 5), description="start of the reporting trend's window",
+                                 json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+    reporting_until: Date = Field(dt.date(2019, 12, 30), description="end of the reporting trend's window",
+                                  json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for name in ("offending", "reporting"):
+            if getattr(self, f"{name}_until") < getattr(self, f"{name}_from"):
+                raise ValueError(f"trends.{name}_until must not be before trends.{name}_from")
+        return self
+
+
 # --- Land use: where offences can happen ------------------------------------------------------
 
 
@@ -692,6 +725,7 @@ class Scenario(Section):
     calendar: Calendar = Field(default_factory=Calendar)
     population: Population = Field(default_factory=Population)
     districts: list[District] = Field(default_factory=list, description="candidate pool, by district")
+    trends: Trends = Field(default_factory=Trends, description="national secular trends (none by default)")
     land_use: LandUse = Field(default_factory=LandUse)
     crime: Crime = Field(default_factory=Crime)
     reporting: Reporting = Field(default_factory=Reporting)

@@ -38,3 +38,9 @@ class Clock:
 
     def weeks_in_year(self, year: int) -> int:
         return calendar.weeks_in_year(self.start, year)
+
+    def years_into(self, start: dt.date, end: dt.date) -> float:
+        """Years elapsed in the window [start, end] at this week: 0 before it, constant after it
+        (how far a secular trend that runs over the window has gone)."""
+        today = min(max(self.date, start), end)
+        return (today - start).days / 365.25
