@@ -146,3 +146,10 @@ def test_a_reporting_trend_raises_the_share_of_offences_the_police_record(quiet_
     rising, _ = _offences_per_week(quiet_scenario.with_overrides({"trends.reporting_logit_per_year": 0.5}))
     share = lambda d: d.recorded_crimes.sum() / d.offences.sum()  # noqa: E731
     assert share(rising) > share(flat) + 0.02
+
+
+def test_deterrence_at_some_blocks_equals_the_whole_map_there(quiet_scenario):
+    m = make_model(quiet_scenario, seed=8)
+    m.blocks.patrol_hours.ravel()[::7] += 40.0
+    at = np.random.default_rng(5).integers(0, m.blocks.patrol_hours.size, size=300)
+    np.testing.assert_allclose(crime.deterrence(m.world, at), crime.deterrence(m.world).ravel()[at], rtol=1e-12)

@@ -75,8 +75,9 @@ def window_ends(world: World) -> np.ndarray:
                            for part in world.chunks()])
 
 
-def deterrence(world: World) -> np.ndarray:
-    """Probability that an attempt at each block is deterred, shape (n, B).
+def deterrence(world: World, at: np.ndarray | None = None) -> np.ndarray:
+    """Probability that an attempt at a block is deterred: every block, shape (n, B), or only
+    the global block ids ``at``, shape (len(at),) (cheaper when there are few attempts).
 
     Patrol deters with diminishing returns (Koper 1995): d = d_max * h / (h + h50), where h is
     the patrol an offender perceives (own block plus a share of the neighbours' patrol).
@@ -84,13 +85,17 @@ def deterrence(world: World) -> np.ndarray:
     """
     s = world.scenario.crime
     blocks, geo = world.blocks, world.geo
+    B = geo.blocks_per_neighbourhood
+    where = slice(None) if at is None else at
     patrol = blocks.patrol_hours.ravel()
     padded = np.append(patrol, 0.0)  # index -1 (no block) reads the appended 0
-    nb_patrol = padded[geo.block_neighbours].sum(axis=1)
-    perceived = (patrol + s.diffusion_weight * nb_patrol / geo.neighbour_count).reshape(blocks.patrol_hours.shape)
+    nb_patrol = padded[geo.block_neighbours[where]].sum(axis=1)
+    perceived = patrol[where] + s.diffusion_weight * nb_patrol / geo.neighbour_count[where]
     by_patrol = s.patrol_max_deterrence * perceived / (perceived + s.patrol_half_hours)
-    informal = s.guardianship_efficacy * world.places.efficacy[:, None] + s.guardianship_space * blocks.space_condition
-    return 1.0 - (1.0 - by_patrol) * np.exp(-informal)
+    nb = np.arange(geo.n).repeat(B) if at is None else at // B
+    informal = s.guardianship_efficacy * world.places.efficacy[nb] + s.guardianship_space * blocks.space_condition.ravel()[where]
+    d = 1.0 - (1.0 - by_patrol) * np.exp(-informal)
+    return d.reshape(blocks.patrol_hours.shape) if at is None else d
 
 
 # Columns of the per-attempt uniforms (one row per offender, keyed by who they are).
@@ -219,14 +224,16 @@ def draw_offences(world: World) -> Offences:
     u = keyed_uniforms(world.random.key("crime"), offenders, N_ATTEMPT_DRAWS)
 
     target = choose_targets(world, r.block[offenders].astype(np.int64), u[:, U_TARGET])
-    p_deter = deterrence(world).ravel()
-    deterred = u[:, U_DETER] < p_deter[target]
+    # The whole map when attempts cover many blocks, else only the blocks attempted.
+    whole = offenders.size > geo.n * B // 4
+    p_deter = deterrence(world).ravel() if whole else None
+    deterred = u[:, U_DETER] < (p_deter[target] if whole else deterrence(world, target))
 
     # Displacement: some deterred offenders try an adjacent block once.
     idx = np.flatnonzero(deterred & (u[:, U_RETRY] < s.crime.displacement_share))
     if idx.size:
         pick = displacement_targets(world, target[idx], u[idx, U_RETRY_BLOCK])
-        success = u[idx, U_RETRY_DETER] >= p_deter[pick]
+        success = u[idx, U_RETRY_DETER] >= (p_deter[pick] if whole else deterrence(world, pick))
         target[idx[success]] = pick[success]
         deterred[idx[success]] = False
         world.tally.displaced += np.bincount(pick[success] // B, minlength=geo.n) / s.population.scale
