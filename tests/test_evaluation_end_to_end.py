@@ -351,3 +351,18 @@ def test_spillover_sign_convention(results):
         border = bs[bs["group"] == "border_blocks_facing_intervened"]
         assert np.allclose(border["effect"], -shift)
         assert np.allclose(bs.loc[bs["group"] == "border_minus_interior", "effect"], 0.0)
+
+
+def test_console_summary_names_units_estimators_and_why_coverage_needs_replicates(capsys):
+    from sn_sim.evaluation.cli import print_summary
+
+    summary = pd.DataFrame({"outcome": ["victimisation", "victimisation"], "term": ["ATT", "ATT"],
+                            "estimator": ["cs_notyet", "twfe"], "estimate": [-0.01, -0.02], "bias": [0.001, -0.009],
+                            "true_att": [-0.011, -0.011]})
+    print_summary(summary, replicates=1)
+    out = capsys.readouterr().out
+    assert "victimisation (" in out and "true ATT -0.011" in out
+    assert "Callaway" in out and "cs_notyet" not in out  # full names, not codes
+    assert "1 replicate;" in out and "--replicates 20" in out
+    print_summary(summary, replicates=40)
+    assert "note:" not in capsys.readouterr().out

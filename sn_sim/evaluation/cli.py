@@ -96,8 +96,28 @@ def cmd_evaluate(args) -> int:
               f"cost_effectiveness.csv{'' if args.no_plots else ', event_study and estimator_comparison (.png, .svg)'}); "
               f"twin: {ev.metadata['twin_source']}")
         if not s.empty:
-            att = s[s["term"] == "ATT"]
-            for o, d in att.groupby("outcome", sort=False):
-                parts = ", ".join(f"{x.estimator} {x.estimate:+.3g} (bias {x.bias:+.3g})" for x in d.itertuples())
-                print(f"  {o}: true ATT {d['true_att'].iloc[0]:+.3g}; {parts}")
+            print_summary(s, ev.metadata.get("replicates"))
     return 0
+
+
+# Fewer replicates than this and coverage and RMSE say little (a rule of thumb: with 20, one
+# interval more or less that covers the truth moves coverage by 5 points).
+FEW_REPLICATES = 20
+
+
+def print_summary(summary, replicates) -> None:
+    """The overall effects on the console: outcome with its unit, the true effect, each estimator
+    by its full name with its estimate and bias; and why coverage needs replicates."""
+    from sn_sim.evaluation.estimators import estimator_name
+    from sn_sim.evaluation.measures import OUTCOMES
+
+    att = summary[summary["term"] == "ATT"]
+    for o, d in att.groupby("outcome", sort=False):
+        unit = OUTCOMES[o].unit if o in OUTCOMES else ""
+        print(f"  {o} ({unit}): true ATT {d['true_att'].iloc[0]:+.3g}")
+        for x in d.itertuples():
+            print(f"    {estimator_name(x.estimator)}: {x.estimate:+.3g} (bias {x.bias:+.3g})")
+    if replicates is not None and replicates < FEW_REPLICATES:
+        print(f"note: the run has {replicates} replicate{'s' if replicates != 1 else ''}; coverage (share of "
+              f"replicates whose 95% interval holds the truth) and RMSE need many: with one, coverage is 0 or 1 and "
+              f"RMSE equals |bias|. Run with --replicates {FEW_REPLICATES} or more to read them.")
