@@ -1,4 +1,4 @@
-"""``sn-sim compare``, ``sn-sim sweep`` and ``sn-sim sensitivity``.
+"""``sn-sim compare``, ``sn-sim sweep``, ``sn-sim sensitivity`` and ``sn-sim discover``.
 
 ``register(sub)`` adds the subcommands to the main parser's subparsers. User errors are raised
 as :class:`sn_sim.errors.SnSimError` subclasses, which the main CLI prints as one line with
@@ -125,8 +125,30 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def cmd_discover(args) -> int:
+    from sn_sim.experiment.discovery import discover, parse_threshold, sweep_manifest
+    from sn_sim.experiment.ema import EXTRA, MODULES
+    from sn_sim.observe.storage import check_output_dir
+
+    require_extra(EXTRA, *MODULES, what="discover")
+    sweep_dir = Path(args.sweep_dir)
+    sweep_manifest(sweep_dir, args.output)  # the inputs first: the default output lies inside the sweep
+    parse_threshold(args.threshold)
+    out = Path(args.out) if args.out else sweep_dir / safe_name(f"discovery-{args.output}-{args.direction}")
+    check_output_dir(out, args.force, kind="discovery")  # before the analysis, not after
+    res = discover(sweep_dir, args.output, args.threshold, direction=args.direction, cases=args.cases,
+                   boxes=args.boxes, min_density=args.min_density, peel_alpha=args.peel_alpha,
+                   mass_min=args.mass_min, seed=args.seed)
+    res.save(out, force=args.force)
+    if not args.quiet:
+        print(res.markdown())
+        print(f"wrote {out}/ (boxes.csv, peeling_trajectory.csv, feature_scores.csv, cases.csv, summary.md, "
+              "manifest.json, plots/)")
+    return 0
+
+
 def register(sub) -> None:
-    """Add ``compare``, ``sweep`` and ``sensitivity`` to the main CLI's subparsers."""
+    """Add ``compare``, ``sweep``, ``sensitivity`` and ``discover`` to the main CLI's subparsers."""
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
     p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",
@@ -166,3 +188,26 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an earlier sensitivity output in that directory")
     p.add_argument("--quiet", action="store_true", help="no table")
     p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser("discover", help="scenario discovery (PRIM, CART, feature scores; EMA Workbench) on a sweep")
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a finished sweep directory")
+    p.add_argument("--output", required=True, metavar="NAME", help="summary output, e.g. trust_police_all")
+    p.add_argument("--threshold", required=True, metavar="VALUE",
+                   help="a number, 'median' or a percentile such as p25 (of the cases' output)")
+    p.add_argument("--direction", choices=["above", "below"], default="above",
+                   help="cases of interest: output above (default) or below the threshold")
+    p.add_argument("--cases", choices=["points", "runs"], default="points",
+                   help="points (mean over replicates; default) or single runs")
+    p.add_argument("--boxes", type=arguments.positive, default=1, metavar="N", help="PRIM boxes to find (default 1)")
+    p.add_argument("--min-density", type=float, default=0.8, metavar="D",
+                   help="report the PRIM box of highest coverage with at least this density (default 0.8)")
+    p.add_argument("--peel-alpha", type=float, default=0.05, metavar="A", help="PRIM peeling share (default 0.05)")
+    p.add_argument("--mass-min", type=float, default=0.05, metavar="M",
+                   help="smallest box (PRIM) or leaf (CART) as a share of the cases (default 0.05)")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S",
+                   help="seed of the feature scores' trees and CART's ties (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output directory (default SWEEP_DIR/discovery-<output>-<direction>)")
+    p.add_argument("--force", action="store_true", help="replace an earlier discovery output there")
+    p.add_argument("--quiet", action="store_true", help="no summary")
+    p.set_defaults(func=cmd_discover)
