@@ -4,7 +4,7 @@ extracted and run, in order, from a fresh working directory holding copies of `s
 
 Only sizes are shrunk, so that the whole sequence takes about a minute: `--scale` becomes 0.003,
 `--replicates` 2, `bench --weeks` 2, and the copied sweep files simulate 0.003 of the population,
-one replicate and the smallest designs. Two commands change beyond size and say
+one replicate and the smallest designs (six points for a Latin hypercube). Two commands change beyond size and say
 why below: `calibrate` runs `--report-only` (a fit takes minutes even at this scale; the fit path is
 tested in test_calibration.py), `app` is not started here (test_install.py and
 test_app_browser.py serve it) and the cluster quick start's sweep is run by test_cluster.py against
@@ -69,7 +69,10 @@ def shrink_sweep_file(path: Path) -> None:
     text = re.sub(r'"population.scale" = [0-9.]+', f'"population.scale" = {SCALE}',
                   text)
     text = re.sub(r"^replicates = \d+", "replicates = 1", text, flags=re.M)
-    text = re.sub(r"^samples = \d+", "samples = 1", text, flags=re.M)
+    # A Latin hypercube keeps six points: scenario discovery needs cases on both sides of a median.
+    design = spec.get("design")
+    samples = 6 if isinstance(design, dict) and design.get("method") == "lhs" else 1
+    text = re.sub(r"^samples = \d+", f"samples = {samples}", text, flags=re.M)
     text = re.sub(r"num = \d+", "num = 2", text)
     assert tomllib.loads(text).keys() == spec.keys()
     path.write_text(text)
@@ -107,6 +110,7 @@ def test_every_readme_command_works_as_written(fresh_clone, capsys):
     assert (fresh_clone / "runs" / "national" / "manifest.json").is_file()
     assert (fresh_clone / "runs" / "pillars" / "effects.csv").is_file()
     assert (fresh_clone / "sweeps" / "sensitivity" / "sensitivity" / "sensitivity-sobol.csv").is_file()
+    assert (fresh_clone / "sweeps" / "discovery" / "discovery-trust_police_all-above" / "boxes.csv").is_file()
     assert (fresh_clone / "runs" / "calibration" / "fit_report.md").is_file()
 
 
