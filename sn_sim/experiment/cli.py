@@ -1,4 +1,4 @@
-"""``sn-sim compare``, ``sn-sim sweep``, ``sn-sim sensitivity`` and ``sn-sim discover``.
+"""``sn-sim compare``, ``sweep``, ``sensitivity``, ``optimise`` and ``discover``.
 
 ``register(sub)`` adds the subcommands to the main parser's subparsers. User errors are raised
 as :class:`sn_sim.errors.SnSimError` subclasses, which the main CLI prints as one line with
@@ -147,8 +147,40 @@ def cmd_discover(args) -> int:
     return 0
 
 
+def cmd_optimise(args) -> int:
+    from sn_sim.experiment.executors import ClusterLostError
+    from sn_sim.experiment.optimise import EXTRA, plan_from_directory, plan_optimisation, run_optimisation
+
+    require_extra(EXTRA, "optuna", what="optimise")
+    _check_workers(args)
+    source = Path(args.spec)
+    if source.is_dir():
+        if not args.resume:
+            raise SnSimError(f"{source}: is an optimisation directory; pass its file, or --resume to continue it")
+        plan = plan_from_directory(source)
+        out = Path(args.out) if args.out else source
+    else:
+        plan = plan_optimisation(source)  # the whole file checked, the levers' corners validated
+        out = Path(args.out) if args.out else Path("optimise") / safe_name(plan.name)
+    with _cluster(args) as executor:
+        try:
+            res = run_optimisation(plan, out, workers=args.workers, executor=executor, resume=args.resume,
+                                   force=args.force, progress=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"sn-sim: interrupted; evaluated candidates are kept in {out}/ (continue with --resume)",
+                  file=sys.stderr)
+            return 130
+        except ClusterLostError as exc:
+            raise SnSimError(f"{exc}; evaluated candidates are kept in {out}/ (continue with --resume)") from None
+    if not args.quiet:
+        print(res.markdown())
+        print(f"wrote {out}/ (candidates.csv, pareto.csv, pareto.md, plots/pareto.png/.svg, manifest.json, "
+              f"study.journal): {res.evaluated} candidates evaluated in {res.wall_s:.1f} s")
+    return 0
+
+
 def register(sub) -> None:
-    """Add ``compare``, ``sweep``, ``sensitivity`` and ``discover`` to the main CLI's subparsers."""
+    """Add ``compare``, ``sweep``, ``sensitivity``, ``optimise`` and ``discover`` to the main CLI's subparsers."""
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
     p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",
@@ -188,6 +220,17 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an earlier sensitivity output in that directory")
     p.add_argument("--quiet", action="store_true", help="no table")
     p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser("optimise", help="Pareto front of policy levers over several objectives, under uncertainty")
+    p.add_argument("spec", metavar="SPEC.toml", help="optimisation file (or, with --resume, its output directory)")
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N",
+                   help="local processes (default all cores; 1 = in this process)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted optimisation")
+    p.add_argument("--force", action="store_true", help="replace an existing optimisation directory")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default optimise/<name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.set_defaults(func=cmd_optimise)
 
     p = sub.add_parser("discover", help="scenario discovery (PRIM, CART, feature scores; EMA Workbench) on a sweep")
     p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a finished sweep directory")
