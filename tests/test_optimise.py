@@ -135,7 +135,7 @@ SHORT = (mini_scenario("short").replace("end = 2016-12-26", "end = 2015-08-31")
          .replace("scale = 0.01", "scale = 0.006"))
 
 
-def test_cli_optimise_end_to_end(tmp_path):
+def test_cli_optimise_end_to_end(tmp_path, monkeypatch, capsys):
     (tmp_path / "short.toml").write_text(SHORT)
     (tmp_path / "opt.toml").write_text(textwrap.dedent(
         """\
@@ -156,6 +156,14 @@ def test_cli_optimise_end_to_end(tmp_path):
     c = pd.read_csv(out / "candidates.csv")
     assert len(c) == 4 and c["offences_per_1000_year_all"].gt(0).all() and c["pareto"].any()
     assert (out / "plots" / "pareto.svg").is_file()
+    # Resuming a finished optimisation evaluates nothing and leaves the same front.
+    before = (out / "pareto.csv").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert main(["optimise", "optimise/opt", "--resume", "--workers", "1"]) == 0
+    assert "0 candidates evaluated" in capsys.readouterr().out
+    assert (out / "pareto.csv").read_bytes() == before
+    assert main(["optimise", "opt.toml", "--workers", "1"]) == 2  # exists: --resume or --force
+    assert "use --resume to continue it or --force" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("edit,expected", [
@@ -172,3 +180,16 @@ def test_cli_optimise_refusals(toy, tmp_path, capsys, edit, expected):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sn-sim: error:") and expected in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_invalid_candidate_fails_alone(toy, tmp_path, capsys):
+    """Candidates that are no valid scenario (here: shares that do not sum to 1 near a police
+    share of 0.5) are recorded as failed; the search goes on to the number of trials asked."""
+    toy.write_text(TOY.format(trials=20).replace(
+        '"strategy.mix.community" = "(1 - strategy.mix.police) * 0.25 / 0.6"',
+        '"strategy.mix.community" = "(1 - strategy.mix.police) * 0.25 / 0.6 + max(0, 0.2 - abs(strategy.mix.police - 0.5))"'))
+    res = run_optimisation(toy, tmp_path / "opt", executor=ToyExecutor(), progress=False)
+    assert len(res.candidates) == 20
+    assert not res.candidates["lever:strategy.mix.police"].between(0.3, 0.7, inclusive="neither").any()
+    err = capsys.readouterr().err
+    assert "failed: not a valid scenario" in err and "pillar shares must sum to 1" in err

@@ -112,18 +112,17 @@ class OptimisePlan:
             set_key(data, key, coerce(float(expr(values)), kind), self.source)
         return validate(data, source=f"{self.source}: candidate").to_dict()
 
-    def tasks(self, candidates: list[dict[str, Any]]):
-        """One RunTask per candidate x world sample x replicate; key = candidate position."""
+    def tasks(self, levers: dict[str, Any], key: int):
+        """The RunTasks of one candidate: every world sample x replicate, tagged ``key``.
+        Raises ScenarioError when the candidate is not a valid scenario in some world."""
         from sn_sim.experiment.executors import RunTask
 
         tasks = []
-        for i, levers in enumerate(candidates):
-            for world in self.worlds:
-                scenario = self.scenario(levers, world)
-                for r in range(self.spec["replicates"]):
-                    tasks.append(RunTask(scenario=scenario, seed=self.spec["seed"], replicate=r,
-                                         outputs=tuple(self.objectives), post_start=self.post_start.isoformat(),
-                                         key=i))
+        for world in self.worlds:
+            scenario = self.scenario(levers, world)
+            for r in range(self.spec["replicates"]):
+                tasks.append(RunTask(scenario=scenario, seed=self.spec["seed"], replicate=r,
+                                     outputs=tuple(self.objectives), post_start=self.post_start.isoformat(), key=key))
         return tasks
 
 
@@ -378,8 +377,9 @@ def _run(plan, out, workers, scheduler, resume, force, progress, executor) -> Op
         evaluated = 0
         total = plan.spec["trials"]
         done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-        with tqdm(total=total, initial=done, unit="candidate", desc=plan.name, disable=not progress,
-                  dynamic_ncols=True) as bar:
+        # Progress in runs (a candidate is n_worlds runs; one met before counts as run at once).
+        with tqdm(total=total * plan.n_worlds, initial=done * plan.n_worlds, unit="run", desc=plan.name,
+                  disable=not progress, dynamic_ncols=True) as bar:
             while done < total:
                 batch = min(plan.spec["population"], total - done)
                 trials = [study.ask() for _ in range(batch)]
@@ -389,10 +389,18 @@ def _run(plan, out, workers, scheduler, resume, force, progress, executor) -> Op
                 seen = _evaluated(study)
                 worlds: list[list] = [list(seen.get(_levers_key(c), [])) for c in candidates]
                 errors: list[str | None] = [None] * batch
-                new = [i for i, c in enumerate(candidates) if _levers_key(c) not in seen]
-                tasks = plan.tasks([candidates[i] for i in new])
+                tasks = []
+                for i, c in enumerate(candidates):
+                    if _levers_key(c) in seen:
+                        bar.update(plan.n_worlds)
+                        continue
+                    try:
+                        tasks += plan.tasks(c, key=i)
+                    except (ScenarioError, ZeroDivisionError, OverflowError, ValueError) as exc:
+                        errors[i] = f"not a valid scenario: {exc}"  # e.g. derived shares out of range
                 for outcome in executor.run(tasks):
-                    i = new[tasks[outcome.index].key]
+                    bar.update(1)
+                    i = tasks[outcome.index].key
                     if outcome.ok:
                         worlds[i].append({o: float(outcome.value["summary"][o]) for o in plan.objectives})
                     else:
@@ -413,9 +421,9 @@ def _run(plan, out, workers, scheduler, resume, force, progress, executor) -> Op
                     study.tell(t, values)
                     done += 1
                     evaluated += 1
-                    bar.update(1)
-                if not any(e is None for e in errors) and batch:
-                    raise SnSimError(f"every candidate of a generation failed (first: {errors[0]}); see {out}/")
+                if all(e is not None for e in errors):
+                    raise SnSimError(f"every candidate of a generation failed (first: {errors[0]}); "
+                                     f"the failures are in {out / JOURNAL}")
         result = _tables(plan, study, out, evaluated, time.perf_counter() - t0)
         _write_outputs(plan, result, out)
         return result
