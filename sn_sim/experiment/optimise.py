@@ -522,13 +522,15 @@ def pareto_figure(res: OptimiseResult):
         if len(p):
             ax.errorbar(p[a], p[b], xerr=[p[a] - p[f"{a}_ci_low"], p[f"{a}_ci_high"] - p[a]],
                         yerr=[p[b] - p[f"{b}_ci_low"], p[f"{b}_ci_high"] - p[b]], fmt="s", color="#0072B2",
-                        ecolor="#56B4E9", capsize=2, ms=5, label="Pareto front (95% interval)")
+                        ecolor="#56B4E9", elinewidth=0.7, alpha=0.9, capsize=2, ms=5,
+                        label="Pareto front (95% interval over worlds)")
         ax.set_xlabel(f"{a} ({res.objectives[a]})", fontsize=9)
         ax.set_ylabel(f"{b} ({res.objectives[b]})", fontsize=9)
         ax.legend(fontsize=7)
     for ax in axes[len(pairs):]:
         ax.set_visible(False)
-    fig.suptitle(f"Which mixes are not beaten on every objective at once?\nPareto front of {len(c)} candidates; "
-                 "intervals: 95% over the uncertain worlds", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"Which mixes are not beaten on every objective at once? Pareto front of {len(c)} candidates\n"
+                 "(means over the uncertain worlds; the intervals show the spread across worlds, shared by all "
+                 "candidates, not the precision of their differences)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))  # room for the two-line title
     return fig
