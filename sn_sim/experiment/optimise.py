@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -301,7 +300,8 @@ def plan_from_directory(directory: Path) -> OptimisePlan:
     m = read_optimise_manifest(directory)
     path = Path(m["file"])
     if not path.is_file():
-        raise OutputError(f"{directory}: --resume: its optimisation file {path} is gone; pass it with --out {directory}")
+        raise OutputError(f"{directory}: --resume: its optimisation file {path} is gone; give it again: "
+                          f"sn-sim optimise FILE --out {directory} --resume")
     return plan_optimisation(path)
 
 
@@ -478,18 +478,12 @@ def _tables(plan: OptimisePlan, study, out: Path, evaluated: int, wall: float) -
 
 def _write_outputs(plan: OptimisePlan, res: OptimiseResult, out: Path) -> None:
     """candidates.csv, pareto.csv, pareto.md and plots/pareto.{png,svg}, each replaced whole."""
+    from sn_sim.experiment.sweep.directory import _atomic_write
     from sn_sim.observe.storage import file_checksums
 
-    def atomic(name: str, write) -> None:
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    def atomic(name: str, write) -> None:  # as a sweep writes its run files: whole or not at all
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / name, write)
 
     atomic("candidates.csv", lambda p: res.candidates.to_csv(p, index=False))
     atomic("pareto.csv", lambda p: res.pareto.to_csv(p, index=False))
