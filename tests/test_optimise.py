@@ -95,6 +95,14 @@ def test_the_optimiser_finds_the_known_best(toy, tmp_path):
     # Intervals over the four worlds: the replicate and the world shift every candidate alike.
     assert (p["offences_per_1000_year_all_ci_low"] < p["offences_per_1000_year_all"]).all()
     assert (p["offences_per_1000_year_all_ci_high"] > p["offences_per_1000_year_all"]).all()
+    # The base scenario's own mix is the first candidate; every candidate is compared with it
+    # world by world (the toy's worlds shift every mix alike: the paired intervals have no width).
+    base = c[c["base"]]
+    assert base["trial"].tolist() == [0] and base["lever:strategy.mix.police"].iloc[0] == 0.4
+    assert (base["offences_per_1000_year_all_vs_base"] == 0).all()
+    assert best["offences_per_1000_year_all_vs_base"] < 0
+    assert best["offences_per_1000_year_all_vs_base_ci_high"] == pytest.approx(best["offences_per_1000_year_all_vs_base"])
+    assert "Against the base scenario's own mix (trial 0)" in res.markdown()
     # The derived shares keep the pillars summing to 1.
     total = p["lever:strategy.mix.police"] + p["derived:strategy.mix.social"] + p["derived:strategy.mix.community"]
     assert np.allclose(total, 1.0)

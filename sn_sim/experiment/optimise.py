@@ -98,6 +98,18 @@ class OptimisePlan:
     post_start: dt.date
     fingerprint: str
 
+    def base_levers(self) -> dict[str, Any] | None:
+        """The base scenario's values of the levers, when every one lies in its lever's range."""
+        data = self.base.to_dict()
+        values = {}
+        for p in self.levers:
+            v = get_key(data, p.key)
+            inside = v in p.values if p.values is not None else p.low <= v <= p.high
+            if not inside:
+                return None
+            values[p.key] = v
+        return values
+
     @property
     def n_worlds(self) -> int:
         return len(self.worlds) * self.spec["replicates"]
@@ -265,7 +277,19 @@ class OptimiseResult:
         for _, r in self.pareto.iterrows():
             cells = [_fmt(r[c]) for c in levers]
             cells += [f"{_fmt(r[o])} [{_fmt(r[o + '_ci_low'])}, {_fmt(r[o + '_ci_high'])}]" for o in self.objectives]
-            lines.append(f"| {int(r['trial'])} | " + " | ".join(cells) + " |")
+            lines.append(f"| {int(r['trial'])}{' (base)' if r.get('base') else ''} | " + " | ".join(cells) + " |")
+        first = next(iter(self.objectives))
+        if f"{first}_vs_base" in self.pareto.columns:
+            base = self.candidates[self.candidates["base"]]
+            lines += ["", f"Against the base scenario's own mix (trial {int(base['trial'].iloc[0])}), world by world "
+                      "and replicate by replicate (common random numbers): difference [95% interval]", "",
+                      "| trial | " + " | ".join(self.objectives) + " |", "|---" * (len(self.objectives) + 1) + "|"]
+            for _, r in self.pareto.iterrows():
+                cells = [f"{_fmt(r[o + '_vs_base'])} [{_fmt(r[o + '_vs_base_ci_low'])}, "
+                         f"{_fmt(r[o + '_vs_base_ci_high'])}]" for o in self.objectives]
+                lines.append(f"| {int(r['trial'])} | " + " | ".join(cells) + " |")
+        else:
+            lines += ["", "(The base scenario's mix lies outside the levers' ranges: no paired comparison with it.)"]
         return "\n".join(lines) + "\n"
 
 
@@ -367,12 +391,15 @@ def _run(plan, out, workers, scheduler, resume, force, progress, executor) -> Op
         if mode == "create":
             with staged_directory(out, "optimise") as tmp:
                 (tmp / MANIFEST).write_text(json.dumps(_manifest(plan), indent=1, default=str))
-                _study(plan, tmp, create=True)
+                study = _study(plan, tmp, create=True)
+                base = plan.base_levers()
+                if base is not None:  # the base scenario's own mix first: what every candidate is compared with
+                    study.enqueue_trial(base, user_attrs={"base": True})
         study = _study(plan, out, create=False)
         # Candidates in flight when an earlier call stopped are evaluated again, first.
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            study.enqueue_trial(t.params, user_attrs={**t.user_attrs, "retry_of": t.number})
         t0 = time.perf_counter()
         evaluated = 0
         total = plan.spec["trials"]
@@ -390,27 +417,38 @@ def _run(plan, out, workers, scheduler, resume, force, progress, executor) -> Op
                 worlds: list[list] = [list(seen.get(_levers_key(c), [])) for c in candidates]
                 errors: list[str | None] = [None] * batch
                 tasks = []
+                owner: dict[str, int] = {}  # the first of identical candidates in this generation runs
                 for i, c in enumerate(candidates):
-                    if _levers_key(c) in seen:
+                    if _levers_key(c) in seen or owner.setdefault(_levers_key(c), i) != i:
                         bar.update(plan.n_worlds)
                         continue
                     try:
                         tasks += plan.tasks(c, key=i)
                     except (ScenarioError, ZeroDivisionError, OverflowError, ValueError) as exc:
                         errors[i] = f"not a valid scenario: {exc}"  # e.g. derived shares out of range
+                first = {}  # candidate -> position of its first task (tasks are world-major, replicate-minor)
+                for k, task in enumerate(tasks):
+                    first.setdefault(task.key, k)
                 for outcome in executor.run(tasks):
                     bar.update(1)
                     i = tasks[outcome.index].key
+                    world, replicate = divmod(outcome.index - first[i], plan.spec["replicates"])
                     if outcome.ok:
-                        worlds[i].append({o: float(outcome.value["summary"][o]) for o in plan.objectives})
+                        worlds[i].append({"world": world, "replicate": replicate,
+                                          **{o: float(outcome.value["summary"][o]) for o in plan.objectives}})
                     else:
                         errors[i] = outcome.error
+                for i, c in enumerate(candidates):
+                    j = owner.get(_levers_key(c), i)
+                    if j != i:
+                        worlds[i], errors[i] = list(worlds[j]), errors[j]
                 for i, t in enumerate(trials):
                     if errors[i] is not None or len(worlds[i]) != plan.n_worlds:
                         t.set_user_attr("error", errors[i] or "missing results")
                         study.tell(t, state=optuna.trial.TrialState.FAIL)
                         print(f"sn-sim: candidate {t.number} failed: {errors[i]}", file=sys.stderr)
                         continue
+                    worlds[i].sort(key=lambda w: (w["world"], w["replicate"]))  # paired with every other candidate
                     frame = pd.DataFrame(worlds[i])
                     t.set_user_attr("worlds", worlds[i])
                     values = [float(frame[o].mean()) for o in plan.objectives]
@@ -450,7 +488,17 @@ def _tables(plan: OptimisePlan, study, out: Path, evaluated: int, wall: float) -
 
     rows = []
     pareto_ids = {t.number for t in study.best_trials}
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    base = next((pd.DataFrame(t.user_attrs["worlds"]) for t in complete if t.user_attrs.get("base")), None)
+
+    def interval(values: pd.Series) -> tuple[float, float, float]:
+        n = len(values)
+        mean = float(values.mean())
+        sd = float(values.std(ddof=1)) if n > 1 else float("nan")
+        half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
+        return mean, sd, half
+
+    for t in complete:
         frame = pd.DataFrame(t.user_attrs["worlds"])
         levers = {p.key: t.params[p.key] for p in plan.levers}
         row = {"trial": t.number, "pareto": t.number in pareto_ids}
@@ -460,13 +508,16 @@ def _tables(plan: OptimisePlan, study, out: Path, evaluated: int, wall: float) -
             for key, (expr, kind) in plan.derived.items():
                 if all(name in levers for name in expr.names):
                     row[f"derived:{key}"] = coerce(float(expr(values)), kind)
-        n = len(frame)
+        row["base"] = bool(t.user_attrs.get("base"))
         for o in plan.objectives:
-            mean = float(frame[o].mean())
-            sd = float(frame[o].std(ddof=1)) if n > 1 else float("nan")
-            half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
+            mean, sd, half = interval(frame[o])
             row.update({o: mean, f"{o}_ci_low": mean - half, f"{o}_ci_high": mean + half, f"{o}_sd": sd})
-        row["worlds"] = n
+        if base is not None:  # world by world and replicate by replicate: common random numbers
+            for o in plan.objectives:
+                mean, _, half = interval(frame[o] - base[o])
+                row.update({f"{o}_vs_base": mean, f"{o}_vs_base_ci_low": mean - half,
+                            f"{o}_vs_base_ci_high": mean + half})
+        row["worlds"] = len(frame)
         rows.append(row)
     candidates = pd.DataFrame(rows).sort_values("trial", ignore_index=True) if rows else pd.DataFrame()
     # The front once per lever combination (a candidate proposed twice has the same results).
