@@ -262,3 +262,39 @@ def test_runs_as_cases_and_unfinished_sweeps(planted, tmp_path):
     (copy / "runs" / "run-000007.parquet").unlink()
     with pytest.raises(SnSimError, match="1 of 300 runs have not finished"):
         discover(copy, "trust_police_all", threshold=0.4)
+
+
+class SwitchExecutor(Executor):
+    """Trust is high exactly where community police is on and there are at least 10 extra officers."""
+
+    description = "planted"
+
+    def run(self, tasks, fn=None):
+        for i, task in enumerate(tasks):
+            on = get_key(task.scenario, "strategy.community_police")
+            officers = get_key(task.scenario, "police.extra_officers")
+            yield Outcome(i, True, value={"summary": {"trust_police_all": 0.5 if on and officers >= 10 else 0.1}})
+
+
+def test_a_switch_and_an_integer_parameter(tmp_path):
+    """A list-valued (here boolean) parameter is a category for PRIM and CART, and an integer
+    limit is not truncated (EMA 3.0's CART would report one leaf as two overlapping boxes)."""
+    (tmp_path / "mini.toml").write_text(mini_scenario())
+    (tmp_path / "grid.toml").write_text(textwrap.dedent(
+        """\
+        base = "mini.toml"
+        design = "grid"
+        [parameters]
+        "strategy.community_police" = [true, false]
+        "police.extra_officers" = {min = 0, max = 30, num = 16}
+        [outputs]
+        summaries = ["trust_police_all"]
+        """))
+    run_sweep(tmp_path / "grid.toml", tmp_path / "sw", executor=SwitchExecutor(), progress=False)
+    res = discover(tmp_path / "sw", "trust_police_all", threshold=0.3)
+    for method in ("prim", "cart"):
+        box = res.boxes[res.boxes["method"] == method]
+        assert box["box"].nunique() == 1 and (box["density"] == 1).all() and (box["coverage"] == 1).all(), method
+        box = box.set_index("parameter")
+        assert box.loc["strategy.community_police", "values"] == "True"
+        assert 8 < box.loc["police.extra_officers", "min"] <= 10 and box.loc["police.extra_officers", "max"] == 30

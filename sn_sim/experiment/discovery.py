@@ -296,15 +296,21 @@ def _restricted(box: pd.DataFrame, init: pd.DataFrame, x: pd.DataFrame) -> list[
     return out
 
 
-def _box_rows(method, number, stats, box, init, x, names, qp=None) -> list[dict[str, Any]]:
+def _box_rows(method, number, stats, box, init, x, names, qp=None, codes=None) -> list[dict[str, Any]]:
+    """Rows of boxes.csv for one box: its restricted parameters (``codes``: columns holding
+    category codes, with their categories)."""
     rows = []
+    codes = codes or {}
     base = {"method": method, "box": number, **stats}
     for col in _restricted(box, init, x) or [None]:
         row = dict(base, parameter="", min=np.nan, max=np.nan, values="", qp_lower=np.nan, qp_upper=np.nan,
                    sweep_min=np.nan, sweep_max=np.nan)
         if col is not None:
             row["parameter"] = names.original(col)
-            if pd.api.types.is_numeric_dtype(x[col]) and not pd.api.types.is_bool_dtype(x[col]):
+            if col in codes:
+                low, high = float(box[col].iloc[0]), float(box[col].iloc[1])
+                row["values"] = "; ".join(str(c) for k, c in enumerate(codes[col]) if low <= k <= high)
+            elif pd.api.types.is_numeric_dtype(x[col]) and not pd.api.types.is_bool_dtype(x[col]):
                 row.update(min=float(box[col].iloc[0]), max=float(box[col].iloc[1]),
                            sweep_min=float(init[col].iloc[0]), sweep_max=float(init[col].iloc[1]))
             else:
@@ -428,7 +434,18 @@ def _analyse(sweep_dir, m, table, output, direction, threshold, cases, cut, y, p
 
     # CART: a classification tree (its leaves at least mass_min of the cases, one at the least);
     # scikit-learn breaks ties between equally good splits at random: seeded, then restored.
-    tree = cart.CART(x, y, mass_min=max(mass_min, 1.0 / n + 1e-12))
+    # EMA 3.0 turns a leaf's split on an integer column into a truncated integer limit and shares
+    # one set of categories between leaves: CART gets floats, and categories as codes 0..k-1
+    # (exact for two categories; an ordering for more), mapped back to their values below.
+    cart_x, codes = x.copy(), {}
+    for col in cart_x.columns:
+        if isinstance(cart_x[col].dtype, pd.CategoricalDtype):
+            codes[col] = list(cart_x[col].cat.categories)
+            cart_x[col] = cart_x[col].cat.codes.astype(float)
+        else:
+            cart_x[col] = cart_x[col].astype(float)
+    cart_init = sdutil._make_box(cart_x)
+    tree = cart.CART(cart_x, y, mass_min=max(mass_min, 1.0 / n + 1e-12))
     state = np.random.get_state()
     try:
         np.random.seed(seed)
@@ -442,11 +459,11 @@ def _analyse(sweep_dir, m, table, output, direction, threshold, cases, cut, y, p
         if st["density"] <= 0.5:
             continue
         number += 1
-        inside = sdutil._in_box(x, leaf)
+        inside = sdutil._in_box(cart_x, leaf)
         stats = {"coverage": float(st["coverage"]), "density": float(st["density"]), "mass": float(st["mass"]),
                  "res_dim": int(st["res dim"]), "cases": int(inside.sum() if inside.dtype == bool else len(inside)),
                  "cases_of_interest": int(round(st["coverage"] * total))}
-        box_rows += _box_rows("cart", number, stats, leaf, init, x, names)
+        box_rows += _box_rows("cart", number, stats, leaf, cart_init, cart_x, names, codes=codes)
 
     # Feature scores: extra trees, at least one feature per split.
     scores, _ = feature_scoring.get_ex_feature_scores(
