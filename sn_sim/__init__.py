@@ -16,12 +16,16 @@ from sn_sim.world.neighbourhoods import STAGES
 __version__ = package_version()
 
 # Layers above the model, loaded on first use so `import sn_sim` stays light:
-# sn_sim.compare / load_sweep / run_sweep (experiments), sn_sim.evaluate (evaluation),
+# sn_sim.compare / load_sweep / run_sweep / discover / to_ema / run_optimisation (experiments),
+# sn_sim.evaluate (evaluation),
 # sn_sim.calibrate (calibration).
 _LAYERS = {
     "compare": "sn_sim.experiment",
     "run_sweep": "sn_sim.experiment",
     "load_sweep": "sn_sim.experiment",
+    "discover": "sn_sim.experiment",
+    "to_ema": "sn_sim.experiment",
+    "run_optimisation": "sn_sim.experiment",
     "evaluate": "sn_sim.evaluation",
     "calibrate": "sn_sim.calibration",
 }

@@ -44,7 +44,10 @@ def sn_sim_without(hidden: list[str], *argv: str, cwd) -> subprocess.CompletedPr
     (["SALib"], ["sensitivity", "sweeps/whatever", "--output", "offences_per_1000_year_all"], "experiments"),
     (["SALib"], ["sweep", "sobol.toml", "--workers", "1"], "experiments"),
     (["distributed", "dask"], ["sweep", "sobol.toml", "--scheduler", "tcp://127.0.0.1:8786"], "experiments"),
+    (["optuna"], ["optimise", "whatever.toml"], "experiments"),
     (["solara"], ["app"], "app"),
+    (["ema_workbench"], ["discover", "sweeps/whatever", "--output", "trust_police_all", "--threshold", "median"],
+     "discovery"),
 ])
 def test_a_missing_extra_is_one_line_naming_it(tmp_path, hidden, argv, extra):
     (tmp_path / "mini.toml").write_text(mini_scenario())

@@ -3,8 +3,9 @@ extracted and run, in order, from a fresh working directory holding copies of `s
 `experiments/` (what a user has after cloning).
 
 Only sizes are shrunk, so that the whole sequence takes about a minute: `--scale` becomes 0.003,
-`--replicates` 2, `bench --weeks` 2, and the copied sweep files simulate 0.003 of the population,
-one replicate and the smallest designs. Two commands change beyond size and say
+`--replicates` 2, `bench --weeks` 2, and the copied sweep and optimisation files simulate 0.003 of
+the population, one replicate and the smallest designs (six points for a Latin hypercube; two
+candidates in one world for an optimisation). Two commands change beyond size and say
 why below: `calibrate` runs `--report-only` (a fit takes minutes even at this scale; the fit path is
 tested in test_calibration.py), `app` is not started here (test_install.py and
 test_app_browser.py serve it) and the cluster quick start's sweep is run by test_cluster.py against
@@ -69,8 +70,14 @@ def shrink_sweep_file(path: Path) -> None:
     text = re.sub(r'"population.scale" = [0-9.]+', f'"population.scale" = {SCALE}',
                   text)
     text = re.sub(r"^replicates = \d+", "replicates = 1", text, flags=re.M)
-    text = re.sub(r"^samples = \d+", "samples = 1", text, flags=re.M)
+    # A Latin hypercube keeps six points: scenario discovery needs cases on both sides of a median.
+    design = spec.get("design")
+    samples = 6 if isinstance(design, dict) and design.get("method") == "lhs" else 1
+    text = re.sub(r"^samples = \d+", f"samples = {samples}", text, flags=re.M)
     text = re.sub(r"num = \d+", "num = 2", text)
+    # An optimisation file: two candidates in one generation, one world.
+    text = re.sub(r"^(trials|population) = \d+", r"\1 = 2", text, flags=re.M)
+    text = re.sub(r"^uncertainty_samples = \d+", "uncertainty_samples = 1", text, flags=re.M)
     assert tomllib.loads(text).keys() == spec.keys()
     path.write_text(text)
 
@@ -79,7 +86,8 @@ def shrink_sweep_file(path: Path) -> None:
 def fresh_clone(tmp_path, monkeypatch):
     for folder in ("scenarios", "experiments"):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for sweep in (tmp_path / "experiments" / "sweeps").glob("*.toml"):
+    for sweep in [*(tmp_path / "experiments" / "sweeps").glob("*.toml"),
+                  *(tmp_path / "experiments" / "optimise").glob("*.toml")]:
         shrink_sweep_file(sweep)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -107,6 +115,8 @@ def test_every_readme_command_works_as_written(fresh_clone, capsys):
     assert (fresh_clone / "runs" / "national" / "manifest.json").is_file()
     assert (fresh_clone / "runs" / "pillars" / "effects.csv").is_file()
     assert (fresh_clone / "sweeps" / "sensitivity" / "sensitivity" / "sensitivity-sobol.csv").is_file()
+    assert (fresh_clone / "sweeps" / "discovery" / "discovery-trust_police_all-above" / "boxes.csv").is_file()
+    assert (fresh_clone / "optimise" / "mix" / "pareto.csv").is_file()
     assert (fresh_clone / "runs" / "calibration" / "fit_report.md").is_file()
     assert (fresh_clone / "runs" / "pillars" / "report.html").is_file() and (fresh_clone / "national.html").is_file()
     assert (fresh_clone / "runs" / "national-0.2" / "twin" / "manifest.json").is_file()

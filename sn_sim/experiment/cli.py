@@ -1,4 +1,4 @@
-"""``sn-sim compare``, ``sn-sim sweep`` and ``sn-sim sensitivity``.
+"""``sn-sim compare``, ``sweep``, ``sensitivity``, ``optimise`` and ``discover``.
 
 ``register(sub)`` adds the subcommands to the main parser's subparsers. User errors are raised
 as :class:`sn_sim.errors.SnSimError` subclasses, which the main CLI prints as one line with
@@ -154,12 +154,65 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def cmd_discover(args) -> int:
+    from sn_sim.experiment.discovery import discover, parse_threshold, sweep_manifest
+    from sn_sim.experiment.ema import EXTRA, MODULES
+    from sn_sim.observe.storage import check_output_dir
+
+    require_extra(EXTRA, *MODULES, what="discover")
+    sweep_dir = Path(args.sweep_dir)
+    sweep_manifest(sweep_dir, args.output)  # the inputs first: the default output lies inside the sweep
+    parse_threshold(args.threshold)
+    out = Path(args.out) if args.out else sweep_dir / safe_name(f"discovery-{args.output}-{args.direction}")
+    check_output_dir(out, args.force, kind="discovery")  # before the analysis, not after
+    res = discover(sweep_dir, args.output, args.threshold, direction=args.direction, cases=args.cases,
+                   boxes=args.boxes, min_density=args.min_density, peel_alpha=args.peel_alpha,
+                   mass_min=args.mass_min, seed=args.seed)
+    res.save(out, force=args.force)
+    if not args.quiet:
+        print(res.markdown())
+        print(f"wrote {out}/ (boxes.csv, peeling_trajectory.csv, feature_scores.csv, cases.csv, summary.md, "
+              "manifest.json, plots/)")
+    return 0
+
+
+def cmd_optimise(args) -> int:
+    from sn_sim.experiment.executors import ClusterLostError
+    from sn_sim.experiment.optimise import EXTRA, plan_from_directory, plan_optimisation, run_optimisation
+
+    require_extra(EXTRA, "optuna", what="optimise")
+    _check_workers(args)
+    source = Path(args.spec)
+    if source.is_dir():
+        if not args.resume:
+            raise SnSimError(f"{source}: is an optimisation directory; pass its file, or --resume to continue it")
+        plan = plan_from_directory(source)
+        out = Path(args.out) if args.out else source
+    else:
+        plan = plan_optimisation(source)  # the whole file checked, the levers' corners validated
+        out = Path(args.out) if args.out else Path("optimise") / safe_name(plan.name)
+    with _cluster(args) as executor:
+        try:
+            res = run_optimisation(plan, out, workers=args.workers, executor=executor, resume=args.resume,
+                                   force=args.force, progress=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"sn-sim: interrupted; evaluated candidates are kept in {out}/ (continue with --resume)",
+                  file=sys.stderr)
+            return 130
+        except ClusterLostError as exc:
+            raise SnSimError(f"{exc}; evaluated candidates are kept in {out}/ (continue with --resume)") from None
+    if not args.quiet:
+        print(res.markdown())
+        print(f"wrote {out}/ (candidates.csv, pareto.csv, pareto.md, plots/pareto.png/.svg, manifest.json, "
+              f"study.journal): {res.evaluated} candidates evaluated in {res.wall_s:.1f} s")
+    return 0
+
+
 def register(sub) -> None:
-    """Add ``compare``, ``decompose``, ``sweep``, ``sensitivity`` and ``validation`` to the main CLI's
-    subparsers."""
+    """Add ``compare``, ``decompose``, ``sweep``, ``sensitivity``, ``optimise``, ``discover`` and
+    ``validation`` to the main CLI's subparsers."""
     from sn_sim.experiment import validation
 
-    validation.register(sub)
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
     p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",
@@ -219,3 +272,39 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an earlier sensitivity output in that directory")
     p.add_argument("--quiet", action="store_true", help="no table")
     p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser("optimise", help="Pareto front of policy levers over several objectives, under uncertainty")
+    p.add_argument("spec", metavar="SPEC.toml", help="optimisation file (or, with --resume, its output directory)")
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N",
+                   help="local processes (default all cores; 1 = in this process)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted optimisation")
+    p.add_argument("--force", action="store_true", help="replace an existing optimisation directory")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default optimise/<name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.set_defaults(func=cmd_optimise)
+
+    p = sub.add_parser("discover", help="scenario discovery (PRIM, CART, feature scores; EMA Workbench) on a sweep")
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a finished sweep directory")
+    p.add_argument("--output", required=True, metavar="NAME", help="summary output, e.g. trust_police_all")
+    p.add_argument("--threshold", required=True, metavar="VALUE",
+                   help="a number, 'median' or a percentile such as p25 (of the cases' output)")
+    p.add_argument("--direction", choices=["above", "below"], default="above",
+                   help="cases of interest: output above (default) or below the threshold")
+    p.add_argument("--cases", choices=["points", "runs"], default="points",
+                   help="points (mean over replicates; default) or single runs")
+    p.add_argument("--boxes", type=arguments.positive, default=1, metavar="N", help="PRIM boxes to find (default 1)")
+    p.add_argument("--min-density", type=float, default=0.8, metavar="D",
+                   help="report the PRIM box of highest coverage with at least this density (default 0.8)")
+    p.add_argument("--peel-alpha", type=float, default=0.05, metavar="A", help="PRIM peeling share (default 0.05)")
+    p.add_argument("--mass-min", type=float, default=0.05, metavar="M",
+                   help="smallest box (PRIM) or leaf (CART) as a share of the cases (default 0.05)")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S",
+                   help="seed of the feature scores' trees and CART's ties (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output directory (default SWEEP_DIR/discovery-<output>-<direction>)")
+    p.add_argument("--force", action="store_true", help="replace an earlier discovery output there")
+    p.add_argument("--quiet", action="store_true", help="no summary")
+    p.set_defaults(func=cmd_discover)
+
+    validation.register(sub)

@@ -21,7 +21,7 @@ from pathlib import Path
 # Libraries whose versions can change results (random streams, numerics, estimators, how
 # tables are written); the optional ones are recorded as null when not installed.
 LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "mesa", "pydantic", "networkx",
-             "pyfixest", "SALib", "dask", "distributed")
+             "pyfixest", "SALib", "dask", "distributed", "ema_workbench", "scikit-learn")
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _GIT_TIMEOUT_S = 5

@@ -34,7 +34,8 @@ from pathlib import Path
 from sn_sim.errors import OutputError, SnSimError
 
 MARKER = ".sn_sim-output"
-KINDS = ("run", "compare", "decompose", "sweep", "evaluate", "calibrate", "calibration-report", "sensitivity")
+KINDS = ("run", "compare", "decompose", "sweep", "evaluate", "calibrate", "calibration-report", "sensitivity",
+         "discovery", "optimise")
 
 
 def safe_name(name: str, default: str = "unnamed") -> str:

@@ -230,9 +230,11 @@ class Parameter:
         return float(x)
 
 
-def parse_parameter(key: str, spec: Any, base: dict, source: str, grid: bool) -> Parameter:
-    """A swept parameter checked against the base scenario (as a dict)."""
-    where = f"{source}: parameters.{key}"
+def parse_parameter(key: str, spec: Any, base: dict, source: str, grid: bool,
+                    section: str = "parameters") -> Parameter:
+    """A swept parameter (or an optimisation's lever or uncertainty: ``section``) checked
+    against the base scenario (as a dict)."""
+    where = f"{source}: {section}.{key}"
     current = get_key(base, key)
     if current is MISSING:
         raise ScenarioError(f"{where}: unknown scenario key")
