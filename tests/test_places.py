@@ -153,3 +153,10 @@ def test_deterrence_at_some_blocks_equals_the_whole_map_there(quiet_scenario):
     m.blocks.patrol_hours.ravel()[::7] += 40.0
     at = np.random.default_rng(5).integers(0, m.blocks.patrol_hours.size, size=300)
     np.testing.assert_allclose(crime.deterrence(m.world, at), crime.deterrence(m.world).ravel()[at], rtol=1e-12)
+
+
+def test_a_property_crime_trend_leaves_violence_alone(quiet_scenario):
+    res = run(quiet_scenario, seed=9).panel
+    falling = run(quiet_scenario.with_overrides({"trends.property_offending_per_year": -0.3}), seed=9).panel
+    assert falling.property_offences.sum() < 0.8 * res.property_offences.sum()
+    assert falling.violent_offences.sum() == pytest.approx(res.violent_offences.sum(), rel=0.05)

@@ -120,7 +120,7 @@ def facts(scale: float = 0.05, replicates: int = 2, seed: int = 0, workers: int 
     over = [f"population.scale={scale}"]
     quiet = load_scenario("no_intervention", over)
     # The world at rest: no intervention and no stated trend (the shipped national trends off).
-    at_rest = load_scenario("no_intervention", over + ["trends.offending_per_year=0", "trends.reporting_logit_per_year=0"])
+    at_rest = load_scenario("no_intervention", over + ["trends.property_offending_per_year=0", "trends.reporting_logit_per_year=0"])
     res = run(at_rest, seed=seed, replicates=replicates)
     out: list[Fact] = []
 

@@ -100,8 +100,8 @@ def deterrence(world: World, at: np.ndarray | None = None) -> np.ndarray:
 
 # Columns of the per-attempt uniforms (one row per offender, keyed by who they are).
 (U_TARGET, U_DETER, U_RETRY, U_RETRY_BLOCK, U_RETRY_DETER, U_VIOLENT, U_LETHAL, U_VISITOR, U_VISITOR_NB,
- U_VICTIM, U_VICTIM_AGAIN, U_REPORT, U_WITNESS, U_CLEARED) = range(14)
-N_ATTEMPT_DRAWS = 14
+ U_VICTIM, U_VICTIM_AGAIN, U_REPORT, U_WITNESS, U_CLEARED, U_TREND) = range(15)
+N_ATTEMPT_DRAWS = 15
 
 
 def _row_search(weights: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -247,6 +247,14 @@ def draw_offences(world: World) -> Offences:
     outlets = blocks.outlets.ravel()[target]
     p_violent = s.crime.violent_share * (1 + s.crime.alcohol_violence * outlets * world.places.alcohol[nb_target])
     violent = u[:, U_VIOLENT] < np.minimum(p_violent, s.crime.violent_share_max)
+    # A stated national fall in property crime (scenario trends): fewer property offences happen.
+    fall = np.exp(t.property_offending_per_year * world.clock.years_into(t.property_offending_from,
+                                                                         t.property_offending_until))
+    if fall < 1.0:
+        happen = violent | (u[:, U_TREND] < fall)
+        offenders, target, u, violent, nb_target = (x[happen] for x in (offenders, target, u, violent, nb_target))
+        if offenders.size == 0:
+            return Offences.empty()
     lethal = violent & (u[:, U_LETHAL] < s.crime.lethality)
 
     victim = _victims(world, target, offenders, u)

@@ -245,6 +245,12 @@ class Trends(Section):
                                  json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
     offending_until: Date = Field(dt.date(2019, 12, 30), description="end of the offending trend's window",
                                   json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+    property_offending_per_year: float = P(0.0, ge=-1, le=0, unit="log change per year", description="fall of property offences per year of its window: a share 1 - exp(this x years) of the property offences that would happen does not (violent offences and homicides unchanged)",
+                                           source=TREND_SOURCE)
+    property_offending_from: Date = Field(dt.date(2015, 1, 5), description="start of the property-offending trend's window",
+                                          json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+    property_offending_until: Date = Field(dt.date(2019, 12, 30), description="end of the property-offending trend's window",
+                                           json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
     reporting_logit_per_year: float = P(0.0, ge=-2, le=2, unit="log-odds per year", description="change of every victim's log-odds of reporting per year of its window",
                                         source=TREND_SOURCE)
     reporting_from: Date = Field(dt.date(2015, 1, 5), description="start of the reporting trend's window",
@@ -254,7 +260,7 @@ class Trends(Section):
 
     @model_validator(mode="after")
     def _ordered(self):
-        for name in ("offending", "reporting"):
+        for name in ("offending", "property_offending", "reporting"):
             if getattr(self, f"{name}_until") < getattr(self, f"{name}_from"):
                 raise ValueError(f"trends.{name}_until must not be before trends.{name}_from")
         return self
