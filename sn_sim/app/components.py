@@ -195,8 +195,8 @@ class TimeSeriesFigure:
         self.lines = {}
         for ax, key in zip(axes, PLOTTED):
             for mix in mixes:
-                for g, style in (("treated", "-"), ("comparison", "--")):
-                    (self.lines[mix, g, key],) = ax.plot([], [], style, color=COLOURS[mix],
+                for g, dash in (("treated", "-"), ("comparison", "--")):
+                    (self.lines[mix, g, key],) = ax.plot([], [], dash, color=COLOURS[mix],
                                                          lw=1.4 if g == "treated" else 1.1)
             ax.set_title(title(key), fontsize=8.5)
             _year_axis(ax, self.x)

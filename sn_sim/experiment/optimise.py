@@ -39,7 +39,7 @@ from sn_sim.experiment.sweep.spec import (
     Expression, Parameter, _Section, coerce, kind_of, parse_parameter,
 )
 from sn_sim.observe import outcomes as registry
-from sn_sim.scenario import format_validation_error, load_scenario, read_toml, validate
+from sn_sim.scenario import format_validation_error, read_toml, validate
 from sn_sim.scenario.keys import MISSING, apply_overrides, flatten, get_key, set_key
 from sn_sim.scenario.schema import Date
 
@@ -158,21 +158,13 @@ def read_optimise_file(path: Path) -> OptimiseFile:
 def plan_optimisation(path: str | Path) -> OptimisePlan:
     """Read and validate an optimisation file completely (every lever, uncertainty, derived key,
     objective, and the scenario at the corners of the levers in every world) before anything runs."""
-    from sn_sim.experiment.sweep.design import json_safe
+    from sn_sim.experiment.sweep.design import base_scenario, json_safe
     from sn_sim.observe.outcomes import post_start_for
 
     path = Path(path)
     source = str(path)
     spec = read_optimise_file(path)
-    base = load_scenario(path.parent / spec.base)
-    base_dict = base.to_dict()
-    for key in spec.set:
-        if get_key(base_dict, key) is MISSING:
-            raise ScenarioError(f"{source}: set.{key}: unknown scenario key")
-    if spec.set:
-        apply_overrides(base_dict, spec.set, source=f"{source}: set")
-        base = validate(base_dict, source=f"{source}: set")
-        base_dict = base.to_dict()
+    base, base_dict = base_scenario(path, spec.base, spec.set)
     levers = [parse_parameter(k, v, base_dict, source, grid=False, section="levers") for k, v in spec.levers.items()]
     uncertain = [parse_parameter(k, v, base_dict, source, grid=False, section="uncertainties")
                  for k, v in spec.uncertainties.items()]

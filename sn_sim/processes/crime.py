@@ -19,7 +19,6 @@ from sn_sim.processes.base import Process
 from sn_sim.scenario import Scenario
 from sn_sim.world.events import Offences
 from sn_sim.world import World
-from sn_sim.world.world import CHUNK
 from sn_sim.world.geography import RESIDENTIAL
 from sn_sim.world.randomness import keyed_uniforms
 

@@ -150,21 +150,29 @@ def _describe(point: dict) -> str:
     return ", ".join(f"{k}={toml_text(v)}" for k, v in point.items())
 
 
+def base_scenario(path: Path, base_name: str, fixed: dict) -> tuple[Scenario, dict]:
+    """The base scenario of a sweep or optimisation file (``base``, relative to the file) with its
+    ``[set]`` keys applied, and its dict. Unknown keys are errors naming the file."""
+    source = str(path)
+    base = load_scenario(path.parent / base_name)
+    base_dict = base.to_dict()
+    for key in fixed:
+        if get_key(base_dict, key) is MISSING:
+            raise ScenarioError(f"{source}: set.{key}: unknown scenario key")
+    if fixed:
+        apply_overrides(base_dict, fixed, source=f"{source}: set")
+        base = validate(base_dict, source=f"{source}: set")
+        base_dict = base.to_dict()
+    return base, base_dict
+
+
 def plan_sweep(path: str | Path) -> SweepPlan:
     """Read, validate and expand a sweep file. Raises ScenarioError (``file: key: reason``)."""
     path = Path(path)
     source = str(path)
     spec = read_sweep_file(path)
 
-    base = load_scenario(path.parent / spec.base)
-    base_dict = base.to_dict()
-    for key in spec.set:
-        if get_key(base_dict, key) is MISSING:
-            raise ScenarioError(f"{source}: set.{key}: unknown scenario key")
-    if spec.set:
-        apply_overrides(base_dict, spec.set, source=f"{source}: set")
-        base = validate(base_dict, source=f"{source}: set")
-        base_dict = base.to_dict()
+    base, base_dict = base_scenario(path, spec.base, spec.set)
 
     grid = spec.design.method == "grid"
     params = [parse_parameter(k, v, base_dict, source, grid) for k, v in spec.parameters.items()]
