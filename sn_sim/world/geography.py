@@ -42,9 +42,9 @@ class Geography:
     # The blocks an offender can reach: the home neighbourhood's and those of the neighbourhoods
     # on either side (a "search area" of 3B candidate blocks: left, own, right).
     search_area: np.ndarray       # (n, 3) int64 neighbourhood ids (left, own, right), -1 = none
-    home_decay: np.ndarray        # (B, 3B) float32, distance decay from a home block to each candidate, rows sum to 1
-    node_decay: np.ndarray        # (n, 3B) float32, distance decay from the neighbourhood's activity nodes, rows sum to 1 (0 without nodes)
-    search_weights: np.ndarray    # (n, B, 3B) float32, (1 - m) home_decay + m node_decay: an offender's search effort by home block
+    # An offender's search effort by home block over the search area: (1 - m) x decay from home
+    # + m x decay from the neighbourhood's activity nodes (search_decay), shape (n, B, 3B) float32.
+    search_weights: np.ndarray
 
     @property
     def n(self) -> int:
@@ -190,5 +190,5 @@ def build_geography(scenario: Scenario, rng: np.random.Generator) -> Geography:
         city=city, lima=np.array(lima, dtype=bool), inhabitants=inhabitants, crime_level=crime_level,
         deprivation=deprivation, rows=rows, cols=cols,
         adjacent=[np.array(a, dtype=np.int64) for a in adjacent], block_neighbours=nbrs, land_use=land_use,
-        search_area=search_area, home_decay=home_decay, node_decay=node_decay, search_weights=search_weights,
+        search_area=search_area, search_weights=search_weights,
     )
