@@ -1,4 +1,4 @@
-"""``sn-sim compare``, ``sweep``, ``sensitivity``, ``optimise`` and ``discover``.
+"""``sn-sim compare``, ``sweep``, ``sensitivity``, ``screen``, ``optimise`` and ``discover``.
 
 ``register(sub)`` adds the subcommands to the main parser's subparsers. User errors are raised
 as :class:`sn_sim.errors.SnSimError` subclasses, which the main CLI prints as one line with
@@ -154,6 +154,38 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def cmd_screen(args) -> int:
+    from sn_sim.experiment.executors import ClusterLostError
+    from sn_sim.experiment.screening import morris_points, plan_screen, screen, sobol_points
+    from sn_sim.experiment.screening_report import check_doc, save
+    from sn_sim.observe.storage import check_output_dir
+
+    require_extra("experiments", "SALib", what="screen")
+    _check_workers(args)
+    plan = plan_screen(args.spec)  # the whole file, the scenarios and two corners checked; nothing written
+    out = Path(args.out) if args.out else Path("screening") / safe_name(plan.name)
+    check_output_dir(out, args.force, kind="screen")
+    if args.doc:
+        check_doc(Path(args.doc), args.force)
+    if not args.quiet:
+        n = len(plan.scenarios) * plan.spec.replicates
+        print(f"screening {len(plan.parameters)} assumed parameters: {plan.spec.nominal_replicates * len(plan.scenarios)} "
+              f"runs at the calibrated point, {morris_points(plan) * n:,} Morris runs, then {sobol_points(plan) * n:,} "
+              f"Sobol runs", file=sys.stderr)
+    with _cluster(args) as executor:
+        try:
+            res = screen(args.spec, workers=args.workers, executor=executor, progress=not args.quiet, plan=plan)
+        except ClusterLostError as exc:
+            raise SnSimError(f"{exc}; nothing was written (the screening does not resume)") from None
+    save(res, out, force=args.force, doc=args.doc)
+    if not args.quiet:
+        print(f"wrote {out}/ (sensitivity.md, parameters.csv, excluded.csv, nominal.csv, morris_points.csv, "
+              f"sobol_points.csv, morris.csv, sobol.csv, robustness.csv, plots/, manifest.json)"
+              + (f" and {args.doc}" if args.doc else "") + f": {res.manifest['runs']['total']:,} runs in "
+              f"{res.manifest['wall_s']['total']:.0f} s")
+    return 0
+
+
 def cmd_discover(args) -> int:
     from sn_sim.experiment.discovery import discover, parse_threshold, sweep_manifest
     from sn_sim.experiment.ema import EXTRA, MODULES
@@ -209,7 +241,7 @@ def cmd_optimise(args) -> int:
 
 
 def register(sub) -> None:
-    """Add ``compare``, ``decompose``, ``sweep``, ``sensitivity``, ``optimise``, ``discover`` and
+    """Add ``compare``, ``decompose``, ``sweep``, ``sensitivity``, ``screen``, ``optimise``, ``discover`` and
     ``validation`` to the main CLI's subparsers."""
     from sn_sim.experiment import validation
 
@@ -272,6 +304,19 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an earlier sensitivity output in that directory")
     p.add_argument("--quiet", action="store_true", help="no table")
     p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser("screen", help="Morris then Sobol screening of every assumed parameter on the pillars' "
+                                      "effects and ranking (docs/sensitivity.md)")
+    p.add_argument("spec", metavar="SPEC.toml", help="screening spec, e.g. experiments/screening/assumptions.toml")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default screening/<name>)")
+    p.add_argument("--doc", default=None, metavar="FILE.md",
+                   help="also write the report there, its figure links pointing into DIR (e.g. docs/sensitivity.md)")
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N",
+                   help="local processes (default all cores; 1 = in this process)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    p.add_argument("--force", action="store_true", help="replace an earlier screening output (and --doc file)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_screen)
 
     p = sub.add_parser("optimise", help="Pareto front of policy levers over several objectives, under uncertainty")
     p.add_argument("spec", metavar="SPEC.toml", help="optimisation file (or, with --resume, its output directory)")

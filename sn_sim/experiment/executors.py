@@ -54,7 +54,8 @@ class RunTask:
     outputs : summary columns to keep (None: all of ``sn_sim.observe.outcomes.summary_names()``)
     panel : also return the full weekly panel
     post_start : ISO date where the summaries' post period starts (None: whole calendar)
-    kind : "summary" (sweeps) or "compare" (per-neighbourhood outcome totals and weekly series)
+    kind : "summary" (sweeps), "compare" (per-neighbourhood outcome totals and weekly series) or
+        "totals" (the totals alone: screening)
     key : the caller's identifier (a sweep's run id)
     """
 
@@ -76,6 +77,8 @@ def run_task(task: RunTask) -> dict[str, Any]:
 
     scenario = validate(task.scenario, source=f"<run {task.key}>")
     panel, _, _ = api.run_replicate(scenario, task.seed, task.replicate)
+    if task.kind == "totals":
+        return {"totals": outcomes.neighbourhood_totals(panel, task.post_start)}
     if task.kind == "compare":
         totals = outcomes.neighbourhood_totals(panel, task.post_start)
         return {

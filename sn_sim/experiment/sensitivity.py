@@ -123,9 +123,6 @@ def sensitivity(sweep_dir: str | Path, outputs: str | Sequence[str], method: str
                 num_resamples: int = 200, conf_level: float = 0.95, seed: int = 0) -> SensitivityResult:
     """Sobol or Morris indices of summary ``outputs`` from a finished sobol/morris sweep."""
     require_extra("experiments", "SALib", what="sensitivity")
-    from SALib.analyze import morris as morris_analyze
-    from SALib.analyze import sobol as sobol_analyze
-
     sweep_dir = Path(sweep_dir)
     m = read_manifest(sweep_dir)
     design = m["design"]
@@ -152,25 +149,40 @@ def sensitivity(sweep_dir: str | Path, outputs: str | Sequence[str], method: str
     problem = dict(design["problem"])
     problem["bounds"] = [list(b) for b in problem["bounds"]]
     X = np.asarray(design["X"], dtype=float)
+    indices = salib_indices(method, problem, X, means, outputs, second_order=design.get("second_order", False),
+                            levels=design.get("levels", 4), num_resamples=num_resamples, conf_level=conf_level,
+                            seed=seed, where=f"{sweep_dir}: --output")
+    return SensitivityResult(method=method, indices=indices, outputs=outputs, points=n_points,
+                             conf_level=conf_level)
+
+
+def salib_indices(method: str, problem: dict, X: np.ndarray, means: pd.DataFrame, outputs: Sequence[str], *,
+                  second_order: bool = False, levels: int = 4, num_resamples: int = 200, conf_level: float = 0.95,
+                  seed: int = 0, where: str = "sensitivity") -> pd.DataFrame:
+    """Sobol or Morris indices (the rows of :class:`SensitivityResult`) of each column ``outputs``
+    of ``means`` (one row per design point, in the order of ``X``) over the SALib ``problem``."""
+    require_extra("experiments", "SALib", what="sensitivity")
+    from SALib.analyze import morris as morris_analyze
+    from SALib.analyze import sobol as sobol_analyze
+
     rows = []
     for o in outputs:
         Y = means[o].to_numpy(dtype=float)
         if np.isnan(Y).any():
-            raise SnSimError(f"{sweep_dir}: --output: {o} is NaN at {int(np.isnan(Y).sum())} points "
+            raise SnSimError(f"{where}: {o} is NaN at {int(np.isnan(Y).sum())} points "
                              f"(e.g. a treated-scope output where nothing is treated)")
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore")  # constant outputs give 0/0 indices: reported as NaN
             if method == "sobol":
-                si = sobol_analyze.analyze(problem, Y, calc_second_order=design["second_order"],
+                si = sobol_analyze.analyze(problem, Y, calc_second_order=second_order,
                                            num_resamples=num_resamples, conf_level=conf_level, seed=seed)
                 for j, name in enumerate(problem["names"]):
                     rows.append({"output": o, "parameter": name, "S1": si["S1"][j], "S1_conf": si["S1_conf"][j],
                                  "ST": si["ST"][j], "ST_conf": si["ST_conf"][j]})
             else:
                 si = morris_analyze.analyze(problem, X, Y, num_resamples=num_resamples, conf_level=conf_level,
-                                            num_levels=design["levels"], seed=seed)
+                                            num_levels=levels, seed=seed)
                 for j, name in enumerate(problem["names"]):
                     rows.append({"output": o, "parameter": name, "mu": si["mu"][j], "mu_star": si["mu_star"][j],
                                  "mu_star_conf": si["mu_star_conf"][j], "sigma": si["sigma"][j]})
-    return SensitivityResult(method=method, indices=pd.DataFrame(rows), outputs=outputs, points=n_points,
-                             conf_level=conf_level)
+    return pd.DataFrame(rows)

@@ -35,7 +35,7 @@ from sn_sim.errors import OutputError, SnSimError
 
 MARKER = ".sn_sim-output"
 KINDS = ("run", "compare", "decompose", "sweep", "evaluate", "calibrate", "calibration-report", "sensitivity",
-         "discovery", "optimise")
+         "discovery", "optimise", "screen")
 
 
 def safe_name(name: str, default: str = "unnamed") -> str:
