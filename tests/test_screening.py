@@ -131,6 +131,13 @@ def test_screen_end_to_end_from_the_cli(tmp_path):
     assert "](../screen/plots/morris.png)" in text and "## Which policy conclusions hold across the ranges" in text
     assert "`police`: offences" in text and ("**holds**" in text or "**flips**" in text or "not clearly" in text)
     assert "What would pin down the top parameters" in text and "`crime.patrol_max_deterrence` (" in text
+    # The saved screening reads back into the same tables and report (no run): a re-rendered report.
+    from sn_sim.experiment.screening_report import load_screen, save
+
+    again = save(load_screen(out), tmp_path / "again")
+    for name in ("morris.csv", "sobol.csv", "robustness.csv", "nominal.csv", "morris_points.csv"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    assert "**Reduced screening**: only the 2 assumed parameters" in (again / "sensitivity.md").read_text()
     rob = pd.read_csv(out / "robustness.csv")
     assert ((rob["same_sign_share"] >= 0) & (rob["same_sign_share"] <= 1) | rob["same_sign_share"].isna()).all()
 

@@ -64,6 +64,7 @@ BEST_CHANGED = "ranking.best_changed"
 SHARE_GROUPS = (("police.split_patrol", "police.split_community_policing", "police.split_intelligence"),
                 ("community.split_activities", "community.split_space", "community.split_alcohol"))
 ASSUMED_KINDS = ("mechanism", "assumption")
+ONLY = "not in the spec's parameters.only"
 
 
 def effect_column(scenario: str, outcome: str) -> str:
@@ -210,7 +211,7 @@ def assumed_parameters(base: Scenario, fixed: dict[str, str] | None = None, only
         elif key in exclude:
             why = "excluded by the spec"
         elif only and key not in only:
-            why = "not in the spec's parameters.only"
+            why = ONLY
         if why:
             left.append({"parameter": key, "kind": kind, "reason": why})
             continue
