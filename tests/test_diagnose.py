@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,45 +19,16 @@ from sn_sim.evaluation import EvaluationError
 from sn_sim.evaluation.diagnosis import (MDE_FACTOR, diagnose_group, diagnosis_table, parse_designs, parse_survey_sizes,
                                          run_diagnosis)
 from sn_sim.scenario import load_scenario
+from test_evaluation_end_to_end import TOML as EVAL_TOML
 
 CLI = str(Path(sys.executable).parent / "sn-sim")
 
-# Three districts x four neighbourhoods; cohorts of three in 2016 and 2017 (the second launched
-# early in 2017 so that a short calendar holds a survey after it).
-TOML = textwrap.dedent(
-    """\
-    name = "tiny_diagnose"
-    [calendar]
-    start = 2015-01-05
-    end = {end}
-    burn_in_weeks = 4
-    [population]
-    scale = 0.003
-    [[districts]]
-    name = "Norte"
-    city = "Lima"
-    neighbourhoods = 4
-    lima = true
-    [[districts]]
-    name = "Sur"
-    city = "Lima"
-    neighbourhoods = 4
-    crime_level = 1.2
-    lima = true
-    [[districts]]
-    name = "Centro"
-    city = "Trujillo"
-    neighbourhoods = 4
-    [[strategy.rollout]]
-    year = 2016
-    neighbourhoods = 3
-    launch = 2016-06-06
-    [[strategy.rollout]]
-    year = 2017
-    neighbourhoods = 3
-    launch = 2017-01-09
-    """
-)
+# The evaluation tests' three districts x four neighbourhoods (cohorts of three in 2016 and 2017),
+# at the smallest scale, the second cohort launched early in 2017 so that a short calendar holds a
+# survey after it.
+TOML = (EVAL_TOML.replace('name = "tiny_eval"', 'name = "tiny_diagnose"').replace("scale = 0.02", "scale = 0.003")
+        .replace("end = 2017-12-25", "end = {end}").replace("launch = 2017-05-01", "launch = 2017-01-09"))
+assert TOML.count("{end}") == 1 and "2017-01-09" in TOML and "0.003" in TOML
 
 
 def scenario_file(tmp_path: Path, end: str = "2017-06-26") -> Path:

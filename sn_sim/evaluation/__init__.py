@@ -25,6 +25,12 @@ from importlib import import_module
 from sn_sim.errors import SnSimError
 
 
+# Fewer replicates than this and coverage and RMSE say little (a rule of thumb: with 20, one
+# interval more or less that covers the truth moves coverage by 5 points): ``evaluate`` says so,
+# and ``diagnose`` runs this many by default.
+FEW_REPLICATES = 20
+
+
 class EvaluationError(SnSimError):
     """A run directory cannot be evaluated (missing, incomplete, or its twin does not match)."""
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from sn_sim import arguments
 from sn_sim.errors import SnSimError, require_extra
-
-DEFAULT_REPLICATES = 20
+from sn_sim.evaluation import FEW_REPLICATES as DEFAULT_REPLICATES
 
 
 def cmd_diagnose(args) -> int:
