@@ -55,6 +55,7 @@ POWER = 0.80
 MDE_FACTOR = float(stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER))  # 1.960 + 0.842 = 2.802
 SURVEY_SIZES = (400, 800, 1600)
 SPILLOVER_PREFIX = "spillover_"
+CSV_FLOAT = "%.10g"
 
 ESTIMATE_COLUMNS = ["design", "replicate", "survey_n", "outcome", "source", "unit", "estimator", "estimate", "se",
                     "ci_low", "ci_high", "p_value", "true_effect", "covers_truth", "rejects"]
@@ -391,8 +392,11 @@ def write_diagnosis(diag: Diagnosis, out: Path, force: bool = False, plots: bool
     out = Path(out)
     check_output_dir(out, force, kind="diagnose")
     with staged_directory(out, "diagnose") as tmp:
-        diag.table.to_csv(tmp / "diagnosis.csv", index=False)
-        diag.estimates.to_csv(tmp / "estimates.csv", index=False)
+        # 10 significant digits: the estimation libraries' last bits (~1e-16) depend on what the
+        # process computed before (seen with pyfixest), so a replicate's estimate may differ in its
+        # last bit between the local pool, a Dask worker and this process; the written files do not.
+        diag.table.to_csv(tmp / "diagnosis.csv", index=False, float_format=CSV_FLOAT)
+        diag.estimates.to_csv(tmp / "estimates.csv", index=False, float_format=CSV_FLOAT)
         (tmp / "diagnosis.md").write_text(diagnosis_markdown(diag.table, diag.metadata))
         checksums = file_checksums(tmp, ["diagnosis.csv", "estimates.csv", "diagnosis.md"])
         if plots:
