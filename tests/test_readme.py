@@ -12,7 +12,8 @@ change beyond size and say why below: `calibrate` runs `--report-only --no-uncer
 or the parameters' uncertainty, takes minutes even at this scale; both paths are tested in
 test_calibration.py), `app` is not started here (test_install.py and
 test_app_browser.py serve it) and the cluster quick start's sweep is run by test_cluster.py against
-a real scheduler and worker. Everything else — command names, options, paths, the order in which
+a real scheduler and worker, and `diagnose` is run end to end by test_diagnose.py on a tiny scenario (on the
+national rollout, even shrunk, its dozens of estimator fits per replicate would add half a minute here). Everything else — command names, options, paths, the order in which
 one command's output feeds the next — is the README's.
 """
 
@@ -104,7 +105,8 @@ def fresh_clone(tmp_path, monkeypatch):
 
 def test_the_readme_names_the_commands_a_user_needs():
     names = [argv[0] for argv in readme_commands()]
-    for command in ("run", "compare", "sweep", "sensitivity", "evaluate", "calibrate", "bench", "app", "report"):
+    for command in ("run", "compare", "sweep", "sensitivity", "evaluate", "diagnose", "calibrate", "bench", "app",
+                    "report"):
         assert command in names, command
     assert readme_python(), "the README shows the Python API"
 
@@ -115,6 +117,8 @@ def test_every_readme_command_works_as_written(fresh_clone, capsys):
             continue  # a server: served by test_install.py and test_app_browser.py
         if "--scheduler" in argv:
             continue  # needs the README's Dask cluster: test_cluster.py starts one and runs this
+        if argv[0] == "diagnose":
+            continue  # test_diagnose.py runs it end to end on a tiny scenario (see the module docstring)
         small = shrink(argv)
         code = main(small)
         captured = capsys.readouterr()
