@@ -7,14 +7,15 @@ Only sizes are shrunk, so that the whole sequence takes about a minute: `--scale
 burn-in before 2015 8 weeks instead of 104 (`--set calendar.burn_in_weeks=8` where a command takes
 `--set`, in `[set]` of the copied sweep and optimisation files), and the copied sweep and
 optimisation files simulate 0.003 of the population, one replicate and the smallest designs (six
-points for a Latin hypercube; two candidates in one world for an optimisation). Two commands
-change beyond size and say why below: `calibrate` runs `--report-only --no-uncertainty` (a fit,
-or the parameters' uncertainty, takes minutes even at this scale; both paths are tested in
-test_calibration.py), `app` is not started here (test_install.py and
-test_app_browser.py serve it) and the cluster quick start's sweep is run by test_cluster.py against
-a real scheduler and worker, and `diagnose` is run end to end by test_diagnose.py on a tiny scenario (on the
-national rollout, even shrunk, its dozens of estimator fits per replicate would add half a minute here). Everything else — command names, options, paths, the order in which
-one command's output feeds the next — is the README's.
+points for a Latin hypercube; two candidates in one world for an optimisation). Some commands
+change beyond size or are run elsewhere, and say why below: `calibrate` runs `--report-only
+--no-uncertainty` (a fit, or the parameters' uncertainty, takes minutes even at this scale; both
+paths are tested in test_calibration.py); `app` is not started here (test_install.py and
+test_app_browser.py serve it); the cluster quick start's sweep is run by test_cluster.py against a
+real scheduler and worker; `diagnose` is run end to end by test_diagnose.py on a tiny scenario (on
+the national rollout, even shrunk, its dozens of estimator fits per replicate would add half a
+minute here). Everything else — command names, options, paths, the order in which one command's
+output feeds the next — is the README's.
 """
 
 from __future__ import annotations
