@@ -166,7 +166,7 @@ def cmd_calibrate(args) -> int:
             # Around the fit, at the fit's scale (the scale its moments were matched at).
             uncertainty = estimate_uncertainty(scenario.with_overrides({"population.scale": args.scale}),
                                                seed=args.seed, replicates=args.uncertainty_replicates,
-                                               executor=executor)
+                                               executor=executor, fit_replicates=args.replicates)
         report_scenario = scenario.with_overrides({"population.scale": args.report_scale})
         header.append(f"Report: {args.report_replicates} replicates at scale {args.report_scale}, seed {args.seed}.")
         with staged_directory(out, "calibrate") as tmp:

@@ -9,7 +9,9 @@ parameters rescaled to [0, 1] within their bounds (``z``):
     J            dm/dz by central differences around the fit (common random numbers, so the
                  difference is the parameter's effect, not noise)
     Sigma        diag(s_target^2 + s_sim^2): the target figure's own uncertainty plus the
-                 simulation noise of a replicate mean (variance across replicates / R)
+                 simulation noise of the fit's moments (the variance of one run across
+                 replicates, divided by the replicates the fit averaged: the (1 + 1/S)
+                 factor of simulated-moment estimators)
     precision    J' Sigma^-1 J + 12 I
     covariance   precision^-1   (then mapped back to parameter units)
 
@@ -65,10 +67,14 @@ def current_values(scenario: Scenario, free: list[FreeParameter]) -> np.ndarray:
                      else get_key(d, f.keys[0]) for f in free], dtype=float)
 
 
-def estimate_uncertainty(scenario: Scenario, seed: int, replicates: int, executor=None) -> ParameterPosterior:
+def estimate_uncertainty(scenario: Scenario, seed: int, replicates: int, executor=None,
+                         fit_replicates: int = 1) -> ParameterPosterior:
     """The approximate posterior around the free parameters' values in ``scenario`` (the fit,
     when the scenario extends it), at the scenario's population scale. 2k + 1 points, each run
-    ``replicates`` times on ``executor``."""
+    ``replicates`` times on ``executor`` (at least 2: their spread is the simulation noise);
+    ``fit_replicates``: the replicates each evaluation of the fit averaged."""
+    if replicates < 2:
+        raise ValueError("estimate_uncertainty: needs at least 2 replicates (their spread is the simulation noise)")
     free = load_free_parameters()
     targets = fitted_targets(load_targets(), include_out_of_sample=True)
     prior = prior_scenario(scenario, free)
@@ -90,9 +96,11 @@ def estimate_uncertainty(scenario: Scenario, seed: int, replicates: int, executo
     ids = [t.id for t in targets]
     means = np.array([[m.groupby("id")["simulated"].mean().get(i, np.nan) for i in ids] for m in moments])
     base = moments[0]
-    # Simulation variance of a replicate mean (0 where a moment has fewer than two finite replicates).
-    spread = base.groupby("id")["simulated"].agg(lambda v: np.var(v[np.isfinite(v)], ddof=1) if np.isfinite(v).sum() > 1 else 0.0)
-    sim_var = np.array([float(spread.get(i, 0.0)) / replicates for i in ids])
+    # Simulation noise of the fit's moments: one run's variance across replicates (0 where a moment
+    # has fewer than two finite replicates) over the replicates the fit averaged.
+    spread = base.groupby("id")["simulated"].agg(
+        lambda v: np.var(v[np.isfinite(v)], ddof=1) if np.isfinite(v).sum() > 1 else 0.0)
+    sim_var = np.array([float(spread.get(i, 0.0)) / fit_replicates for i in ids])
     jac = np.column_stack([(means[1 + 2 * i] - means[2 + 2 * i]) / (2 * STEP) for i in range(k)])
     usable = np.isfinite(means[0]) & np.all(np.isfinite(jac), axis=1)
     sigma2 = np.array([target_sd(t) ** 2 for t in targets]) + np.nan_to_num(sim_var)
@@ -109,7 +117,7 @@ def estimate_uncertainty(scenario: Scenario, seed: int, replicates: int, executo
         parameters=parameters, estimate=x0, covariance=cov_z * np.outer(span, span),
         identified=1 - np.diag(cov_z) * PRIOR_PRECISION, targets=[i for i, u in zip(ids, usable) if u],
         seed=seed, replicates=replicates, scale=float(scenario.population.scale),
-        written=dt.date.today().isoformat())
+        written=dt.date.today().isoformat(), fit_replicates=fit_replicates)
 
 
 def markdown(u: ParameterPosterior) -> list[str]:
@@ -117,9 +125,10 @@ def markdown(u: ParameterPosterior) -> list[str]:
     t = u.table()
     lines = ["## Uncertainty of the fitted parameters", "",
              f"Linearised approximation of the posterior around the fit ({len(u.targets)} fitted targets, "
-             f"{u.replicates} replicates at scale {u.scale:g}; `sn_sim/calibration/uncertainty.py`): each target's "
-             "band read as a 95% interval of the figure (a range as uniform), plus the simulation noise of a "
-             "replicate mean; a flat prior over the bounds. *Variance removed* is 1 − posterior / prior "
+             f"Jacobian from {u.replicates} replicates at scale {u.scale:g}; `sn_sim/calibration/uncertainty.py`): "
+             "each target's band read as a 95% interval of the figure (a range as uniform), plus the simulation "
+             f"noise of the fit's moments ({u.fit_replicates} replicate(s) per evaluation); a flat prior over the "
+             "bounds. *Variance removed* is 1 − posterior / prior "
              "variance: near 0, the targets say little and the bounds carry the uncertainty.", "",
              "| parameter | estimate | sd | 95% interval | bounds | variance removed |", "|---|---|---|---|---|---|"]
     for r in t.itertuples():

@@ -58,6 +58,7 @@ class ParameterPosterior:
     scale: float
     written: str = ""
     method: str = "laplace-smm"
+    fit_replicates: int = 1   # replicates each evaluation of the fit averaged (its simulation noise)
 
     @property
     def names(self) -> list[str]:
@@ -137,7 +138,7 @@ class ParameterPosterior:
         if note:
             lines.append(f"# {note}")
         lines += ["", f'method = "{self.method}"', f'written = "{self.written}"', f"seed = {self.seed}",
-                  f"replicates = {self.replicates}", f"scale = {self.scale!r}",
+                  f"replicates = {self.replicates}", f"fit_replicates = {self.fit_replicates}", f"scale = {self.scale!r}",
                   "targets = [" + ", ".join(f'"{t}"' for t in self.targets) + "]",
                   "estimate = [" + ", ".join(repr(float(v)) for v in self.estimate) + "]",
                   "prior_variance_removed = [" + ", ".join(repr(float(v)) for v in self.identified) + "]",
@@ -193,7 +194,8 @@ def load_posterior(path: str | Path | None = None) -> ParameterPosterior:
                               identified=np.asarray(data.get("prior_variance_removed", [np.nan] * k), dtype=float),
                               targets=list(data.get("targets", [])), seed=int(data.get("seed", 0)),
                               replicates=int(data.get("replicates", 0)), scale=float(data.get("scale", np.nan)),
-                              written=str(data.get("written", "")), method=str(data.get("method", "")))
+                              written=str(data.get("written", "")), method=str(data.get("method", "")),
+                              fit_replicates=int(data.get("fit_replicates", 1)))
 
 
 __all__ = ["ParameterPosterior", "PosteriorParameter", "load_posterior", "default_path", "FILE_NAME"]
