@@ -59,8 +59,9 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    # A first cell, added to the copy that runs: which Python the kernel is.
-    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
+    # A first cell, added to the copy that runs: which Python, in which environment, the kernel is
+    # (the prefix tells two virtual environments of the same base interpreter apart).
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable); print(sys.prefix)"))
     before = _tree(NOTEBOOKS.parent)
     work = tmp_path / "cwd"
     work.mkdir()
@@ -68,8 +69,8 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
                                      resources={"metadata": {"path": str(work)}})
     client.execute()  # raises CellExecutionError (with the traceback) if any cell raises
 
-    kernel_python = "".join(o.get("text", "") for o in nb.cells[0].outputs).strip()
-    assert Path(kernel_python).resolve() == Path(sys.executable).resolve()
+    kernel = "".join(o.get("text", "") for o in nb.cells[0].outputs).strip().splitlines()
+    assert kernel == [sys.executable, sys.prefix]
     for cell in nb.cells:
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         assert not errors, f"{name}: {errors}"
