@@ -58,6 +58,11 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.delenv("MPLBACKEND", raising=False)
+    # The notebooks write into a temporary directory of their own (tempfile.mkdtemp): here, inside
+    # the test's directory, which pytest cleans up, rather than a new folder in /tmp per CI run.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     # A first cell, added to the copy that runs: which Python, in which environment, the kernel is
     # (the prefix tells two virtual environments of the same base interpreter apart).
@@ -79,3 +84,4 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     assert images >= 3, f"{name}: {images} figures shown"
     assert _tree(NOTEBOOKS.parent) == before, "the notebook wrote into docs/"
     assert not any(work.iterdir()), "the notebook wrote into its working directory (not its temporary one)"
+    assert any(temp.glob("sn_sim-*")), "the notebook's outputs are not in its temporary directory"
