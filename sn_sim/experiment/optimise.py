@@ -304,6 +304,12 @@ class OptimiseResult:
             lines += ["", "(The base scenario's mix lies outside the levers' ranges: no paired comparison with it.)"]
         return "\n".join(lines) + "\n"
 
+    def plot(self):
+        """The Pareto front as a matplotlib Figure (shown inline in a notebook): every pair of
+        objectives, all candidates and the front with 95% intervals; ``plots/pareto.png`` of the
+        directory is this figure."""
+        return pareto_figure(self)
+
 
 def _fmt(v) -> str:
     if isinstance(v, (float, np.floating)):
