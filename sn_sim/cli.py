@@ -17,7 +17,7 @@ from sn_sim.errors import SnSimError
 from sn_sim import arguments
 
 COMMAND_MODULES = ("sn_sim.experiment.cli", "sn_sim.evaluation.cli", "sn_sim.calibration.cli", "sn_sim.app.cli",
-                   "sn_sim.report.cli")
+                   "sn_sim.report.cli", "sn_sim.report.diagnose")
 
 
 def _add_scenario_args(p: argparse.ArgumentParser) -> None:

@@ -119,7 +119,8 @@ def fake_calibrate(scenario, **kwargs):
                                  replicates=1, scale=kwargs["scale"], prior=prior)
 
 
-FAST = ["--report-replicates", "1", "--report-scale", "0.01", "--no-identifiability", "--workers", "1", "--quiet"]
+FAST = ["--report-replicates", "1", "--report-scale", "0.01", "--no-identifiability", "--workers", "1", "--quiet",
+        "--no-uncertainty"]
 REPORT = [".sn_sim-output", "fit.png", "fit.svg", "fit_report.md", "fit_table.csv"]  # the marker: written by sn-sim
 
 
@@ -163,3 +164,84 @@ def test_cli_fit_writes_the_parameter_file_where_asked(mini, tmp_path, monkeypat
     extended = tmp_path / "extended.toml"
     extended.write_text(f'extends = "{mini}"\n' + written)
     assert load_scenario(extended).crime.offending_rate == pytest.approx(load_scenario(mini).crime.offending_rate)
+
+
+# --- The calibrated parameters' uncertainty -------------------------------------------------------
+
+
+def test_uncertainty_of_a_linear_moment_is_the_gaussian_posterior(monkeypatch):
+    """A moment linear in one parameter, the others inert: the posterior variance (in the
+    parameter rescaled to [0, 1]) is 1 / (slope^2 / s^2 + 12), with s^2 the target's own variance
+    plus the simulation variance of the fit's moments; the inert parameters keep the flat prior's
+    variance 1/12 and nothing is learnt about them. The simulation noise is one run's variance over
+    the fit's replicates per evaluation (one here)."""
+    unc = importlib.import_module("sn_sim.calibration.uncertainty")
+    free = cal.load_free_parameters()
+    target = cal.fitted_targets(load_targets(), include_out_of_sample=True)[0]
+    slope = 0.3  # moment per unit of the rescaled first parameter
+    noise = np.array([-0.01, 0.01])  # two replicates: variance of their mean 1e-4 / 2
+    lo0, hi0 = free[0].bounds
+
+    def fake_simulate_many(scenarios, seed, replicates, executor=None):
+        out = []
+        for s in scenarios:
+            z = (s.crime.offending_rate - lo0) / (hi0 - lo0)
+            out.append(pd.DataFrame({"id": target.id, "replicate": [0, 1], "simulated": slope * z + noise}))
+        return out
+
+    monkeypatch.setattr(unc, "simulate_many", fake_simulate_many)
+    scenario = load_scenario("lima_culture_points", ["population.scale=0.01"])
+    u = unc.estimate_uncertainty(scenario, seed=1, replicates=2)
+    s2 = unc.target_sd(target) ** 2 + np.var(noise, ddof=1) / 1  # the fit averaged one replicate
+    var_z = 1 / (slope ** 2 / s2 + 12)
+    assert u.covariance[0, 0] == pytest.approx(var_z * (hi0 - lo0) ** 2, rel=1e-9)
+    assert u.identified[0] == pytest.approx(1 - 12 * var_z)
+    assert np.allclose(u.identified[1:], 0, atol=1e-12)
+    assert u.estimate[0] == pytest.approx(scenario.crime.offending_rate)
+
+
+def test_cli_writes_the_uncertainty_and_draws_stay_in_bounds(mini, tmp_path, monkeypatch, capsys):
+    """`calibrate --report-only --uncertainty-out`: the approximate posterior around the scenario's
+    values, at the fit's scale; the file loads, its draws are reproducible and inside the bounds."""
+    from sn_sim.scenario.posterior import load_posterior
+
+    monkeypatch.chdir(tmp_path)
+    fast = [a for a in FAST if a != "--no-uncertainty"]
+    args = ["calibrate", str(mini), "--report-only", "--scale", "0.005", "--uncertainty-replicates", "2",
+            "--uncertainty-out", "posterior.toml", "--out", "fit"] + fast
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == sorted(REPORT + ["calibrated_uncertainty.toml"])
+    assert "## Uncertainty of the fitted parameters" in (tmp_path / "fit" / "fit_report.md").read_text()
+    u = load_posterior("posterior.toml")
+    assert (tmp_path / "posterior.toml").read_text() == (tmp_path / "fit" / "calibrated_uncertainty.toml").read_text()
+    assert np.all(np.isfinite(u.covariance)) and np.all(u.sd > 0)
+    assert np.all((u.identified >= 0) & (u.identified <= 1))
+    draws = u.draw(200, seed=4)
+    assert np.all((draws >= u.lower) & (draws <= u.upper))
+    assert np.array_equal(draws, u.draw(200, seed=4)) and not np.array_equal(draws, u.draw(200, seed=5))
+    overrides = u.draw_overrides(2, seed=4)
+    assert overrides[0]["crime.offending_rate"] == pytest.approx(draws[0, 0])
+    # A multiplier scales the schema default of each of its keys.
+    i = u.names.index("program_cost_factor")
+    p = u.parameters[i]
+    assert p.kind == "multiplier"
+    assert overrides[0][p.keys[0]] == pytest.approx(draws[0, i] * p.defaults[0])
+    # An existing file is not replaced without --force, and nothing is written before the check.
+    assert main(args[:-len(fast)] + ["--out", "fit2"] + fast) == 2
+    assert "posterior.toml: --uncertainty-out: already exists" in capsys.readouterr().err
+    assert not (tmp_path / "fit2").exists()
+    assert main(["calibrate", str(mini), "--report-only", "--no-uncertainty", "--uncertainty-out", "x.toml"]) == 2
+    assert "--uncertainty-out: nothing to write with --no-uncertainty" in capsys.readouterr().err
+
+
+def test_shipped_uncertainty_matches_the_calibrated_point():
+    """The shipped posterior is centred on the shipped fit (re-run calibrate when one moves)."""
+    from sn_sim.calibration.uncertainty import current_values
+    from sn_sim.scenario.posterior import load_posterior
+
+    u = load_posterior()
+    free = {p.name: p for p in cal.load_free_parameters()}
+    scenario = load_scenario("lima_culture_points")
+    assert np.allclose(u.estimate, current_values(scenario, [free[n] for n in u.names]), rtol=1e-9)
+    # Each parameter's keys and kind are those of the calibration's free parameters.
+    assert all(p.keys == free[p.name].keys and p.kind == free[p.name].kind for p in u.parameters)

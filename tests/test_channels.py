@@ -20,12 +20,29 @@ SN_SIM = str(Path(sys.executable).parent / "sn-sim")
 
 
 @pytest.fixture(scope="module")
-def decomposed(tiny_path, tmp_path_factory):
-    out = tmp_path_factory.mktemp("decompose") / "dec"
-    proc = subprocess.run([SN_SIM, "decompose", str(tiny_path), "--replicates", "1", "--workers", "1", "--quiet",
-                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+def compared(tiny_path, tmp_path_factory):
+    """`sn-sim compare NO_ROLLOUT TINY --channels`: the comparison, with tiny's effects taken apart
+    by channel in channels/tiny/ (what `sn-sim decompose` writes; the README test runs that one)."""
+    d = tmp_path_factory.mktemp("decompose")
+    (d / "nobody.toml").write_text(f'extends = "{tiny_path}"\nname = "nobody"\n[strategy]\nrollout = []\n')
+    out = d / "cmp"
+    proc = subprocess.run([SN_SIM, "compare", str(d / "nobody.toml"), str(tiny_path), "--channels", "--replicates",
+                           "1", "--workers", "1", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    return out
+    return out, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def decomposed(compared):
+    return compared[0] / "channels" / "tiny"
+
+
+def test_compare_prints_and_saves_the_decomposition(compared):
+    out, stdout = compared
+    assert "# tiny: effects by channel" in stdout and "Extra patrol" in stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["channels"] == {"tiny": "channels/tiny"}
+    assert json.loads((out / "channels" / "tiny" / "manifest.json").read_text())["kind"] == "sn_sim.decompose"
 
 
 def test_decompose_writes_its_tables_plots_and_manifest(decomposed):

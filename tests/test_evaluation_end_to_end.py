@@ -60,7 +60,7 @@ TOML = textwrap.dedent(
     """
 )
 SEED = 7
-OUTPUTS = ("effects.csv", "effects.md", "effects_summary.csv", "event_study.csv", "spillovers.csv",
+OUTPUTS = ("report.md", "effects.csv", "effects.md", "effects_summary.csv", "event_study.csv", "spillovers.csv",
            "by_stage_pillar.csv", "cost_effectiveness.csv", "survey.csv", "true_effects.parquet",
            "evaluation.json", "event_study.png", "estimator_comparison.png", "event_study.svg",
            "estimator_comparison.svg", "bacon.csv", "honest_did.csv")
@@ -166,6 +166,10 @@ def test_evaluate_writes_estimates_against_truth(evaluated):
     assert att["true_effect"].notna().all()
     md = (evaluated / "effects.md").read_text()
     assert "| outcome | source | estimator | estimate | 95% CI | true effect |" in md
+    report = (evaluated / "report.md").read_text()  # one page for a memo: the table, spillovers, figures inside
+    assert md.strip() in report and "Callaway-Sant'Anna (not-yet-treated)" in report
+    assert "## Spillovers on untreated neighbours" in report and "--replicates 20" in report
+    assert report.count("](data:image/png;base64,") == 2
 
     es = pd.read_csv(evaluated / "event_study.csv")
     assert {"event_study_twfe", "event_study_cs", "event_study_sa"} <= set(es["estimator"])

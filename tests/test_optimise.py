@@ -201,3 +201,27 @@ def test_an_invalid_candidate_fails_alone(toy, tmp_path, capsys):
     assert not res.candidates["lever:strategy.mix.police"].between(0.3, 0.7, inclusive="neither").any()
     err = capsys.readouterr().err
     assert "failed: not a valid scenario" in err and "pillar shares must sum to 1" in err
+
+
+def test_worlds_carry_the_calibrated_parameters_posterior(toy, capsys):
+    """`calibrated_uncertainty = true`: each world also gets one draw of the calibrated free
+    parameters from their approximate posterior (the shipped calibrated_uncertainty.toml), the
+    same draws for every candidate; a key both drawn and searched or sampled is refused."""
+    from sn_sim.experiment.optimise import plan_optimisation
+    from sn_sim.scenario.posterior import load_posterior
+
+    posterior = load_posterior()
+    text = TOY.format(trials=4).replace("uncertainty_samples = 2", "uncertainty_samples = 3\ncalibrated_uncertainty = true")
+    toy.write_text(text)
+    assert main(["optimise", str(toy), "--workers", "1"]) == 2
+    assert "calibrated_uncertainty: crime.offending_rate is also a lever, an uncertainty" in capsys.readouterr().err
+    toy.write_text(text.replace('"crime.offending_rate" = {min = 0.03, max = 0.05}',
+                                '"trust.victim_penalty" = {min = 0.02, max = 0.06}'))
+    plan = plan_optimisation(toy)
+    drawn = [w["crime.offending_rate"] for w in plan.worlds]
+    assert len(drawn) == 3 and len(set(drawn)) == 3
+    lo, hi = posterior.interval(0.9999)
+    assert all(lo[0] <= v <= hi[0] for v in drawn)
+    assert plan.worlds == plan_optimisation(toy).worlds  # seeded by the file's seed
+    scenario = plan.scenario({"strategy.mix.police": 0.4, "police.extra_officers": 10}, plan.worlds[1])
+    assert get_key(scenario, "crime.offending_rate") == drawn[1]

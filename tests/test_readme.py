@@ -3,14 +3,19 @@ extracted and run, in order, from a fresh working directory holding copies of `s
 `experiments/` (what a user has after cloning).
 
 Only sizes are shrunk, so that the whole sequence takes about a minute: `--scale` becomes 0.003,
-`--replicates` 2, `bench --weeks` 2, and the copied sweep and optimisation files simulate 0.003 of
-the population, one replicate and the smallest designs (six points for a Latin hypercube; two
-candidates in one world for an optimisation). Two commands change beyond size and say
-why below: `calibrate` runs `--report-only` (a fit takes minutes even at this scale; the fit path is
-tested in test_calibration.py), `app` is not started here (test_install.py and
-test_app_browser.py serve it) and the cluster quick start's sweep is run by test_cluster.py against
-a real scheduler and worker. Everything else — command names, options, paths, the order in which
-one command's output feeds the next — is the README's.
+`--replicates` 2 (1 for `decompose`, which runs nine worlds per replicate), `bench --weeks` 2, the
+burn-in before 2015 8 weeks instead of 104 (`--set calendar.burn_in_weeks=8` where a command takes
+`--set`, in `[set]` of the copied sweep and optimisation files), and the copied sweep and
+optimisation files simulate 0.003 of the population, one replicate and the smallest designs (six
+points for a Latin hypercube; two candidates in one world for an optimisation). Some commands
+change beyond size or are run elsewhere, and say why below: `calibrate` runs `--report-only
+--no-uncertainty` (a fit, or the parameters' uncertainty, takes minutes even at this scale; both
+paths are tested in test_calibration.py); `app` is not started here (test_install.py and
+test_app_browser.py serve it); the cluster quick start's sweep is run by test_cluster.py against a
+real scheduler and worker; `diagnose` is run end to end by test_diagnose.py on a tiny scenario (on
+the national rollout, even shrunk, its dozens of estimator fits per replicate would add half a
+minute here). Everything else — command names, options, paths, the order in which one command's
+output feeds the next — is the README's.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ README = REPO / "README.md"
 SCALE = "0.003"
 SHRINK = {"--scale": SCALE, "--replicates": "2", "--weeks": "2"}
 CALIBRATE_SMALL = ["--report-only", "--report-scale", SCALE, "--report-replicates", "1", "--no-identifiability",
-                   "--workers", "1"]
+                   "--no-uncertainty", "--workers", "1"]
+BURN_IN = "calendar.burn_in_weeks=8"  # the shipped scenarios settle for 104 weeks before 2015
 
 
 def readme_commands() -> list[list[str]]:
@@ -61,13 +67,17 @@ def shrink(argv: list[str]) -> list[str]:
         out += ["--weeks", "2"]
     if out[0] == "calibrate":
         out += CALIBRATE_SMALL
+    if out[0] in ("run", "compare", "decompose"):
+        out += ["--set", BURN_IN]
+    if out[0] == "decompose":  # nine worlds per replicate: one replicate is enough to run it
+        out[out.index("--replicates") + 1] = "1"
     return out
 
 
 def shrink_sweep_file(path: Path) -> None:
     text = path.read_text()
     spec = tomllib.loads(text)
-    text = re.sub(r'"population.scale" = [0-9.]+', f'"population.scale" = {SCALE}',
+    text = re.sub(r'"population.scale" = [0-9.]+', f'"population.scale" = {SCALE}\n"calendar.burn_in_weeks" = 8',
                   text)
     text = re.sub(r"^replicates = \d+", "replicates = 1", text, flags=re.M)
     # A Latin hypercube keeps six points: scenario discovery needs cases on both sides of a median.
@@ -96,7 +106,8 @@ def fresh_clone(tmp_path, monkeypatch):
 
 def test_the_readme_names_the_commands_a_user_needs():
     names = [argv[0] for argv in readme_commands()]
-    for command in ("run", "compare", "sweep", "sensitivity", "evaluate", "calibrate", "bench", "app", "report"):
+    for command in ("run", "compare", "sweep", "sensitivity", "evaluate", "diagnose", "calibrate", "bench", "app",
+                    "report"):
         assert command in names, command
     assert readme_python(), "the README shows the Python API"
 
@@ -107,6 +118,8 @@ def test_every_readme_command_works_as_written(fresh_clone, capsys):
             continue  # a server: served by test_install.py and test_app_browser.py
         if "--scheduler" in argv:
             continue  # needs the README's Dask cluster: test_cluster.py starts one and runs this
+        if argv[0] == "diagnose":
+            continue  # test_diagnose.py runs it end to end on a tiny scenario (see the module docstring)
         small = shrink(argv)
         code = main(small)
         captured = capsys.readouterr()
@@ -124,7 +137,7 @@ def test_every_readme_command_works_as_written(fresh_clone, capsys):
 
 def test_the_readme_python_snippet_works(fresh_clone):
     for code in readme_python():
-        code = code.replace("population.scale=0.05", f"population.scale={SCALE}")
+        code = code.replace('"population.scale=0.05"', f'"population.scale={SCALE}", "{BURN_IN}"')
         exec(compile(code, "README.md", "exec"), {})
     assert (fresh_clone / "runs" / "national-0.05" / "panel.parquet").is_file()
 

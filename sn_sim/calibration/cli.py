@@ -1,7 +1,8 @@
 """`sn-sim calibrate`: fit the free parameters, write the parameter file and the fit report.
 
 Outputs go to one directory, ``--out`` (default ``runs/calibration``): ``calibrated.toml`` (the
-fitted parameters as a scenario fragment; not with ``--report-only``), ``fit_report.md``,
+fitted parameters as a scenario fragment; not with ``--report-only``), ``calibrated_uncertainty.toml``
+(their approximate posterior around the fit; ``uncertainty.py``), ``fit_report.md``,
 ``fit_table.csv``, ``fit.png`` and ``fit.svg``. It is written whole at the end (nothing is written if the fit
 fails) and an existing one is replaced only with ``--force``. To update the shipped defaults in
 a source checkout, name them explicitly: ``--params-out scenarios/parameters/calibrated.toml
@@ -24,6 +25,7 @@ from sn_sim import arguments
 DEFAULT_SCENARIO = "lima_culture_points"  # shipped; the one scenario with every target in scope
 DEFAULT_OUT = Path("runs") / "calibration"
 PARAMETER_FILE = "calibrated.toml"
+UNCERTAINTY_FILE = "calibrated_uncertainty.toml"
 REPORT_FILES = ("fit_report.md", "fit_table.csv", "fit.png", "fit.svg")
 OOS_PARAMETERS = ("offending_rate", "reporting_base")  # what the 2015-2017 survey rates inform
 
@@ -56,6 +58,13 @@ def register(sub) -> None:
     p.add_argument("--report-replicates", type=arguments.replicates, default=10, help="replicates for the fit report (default 10)")
     p.add_argument("--report-scale", type=float, default=0.1, help="population scale for the fit report (default 0.1)")
     p.add_argument("--report-only", action="store_true", help="no fit: report how the scenario as it is fits")
+    p.add_argument("--uncertainty-replicates", type=arguments.replicates, default=4,
+                   help="replicates per point for the parameters' uncertainty, at the fit's --scale (default 4)")
+    p.add_argument("--uncertainty-out", default=None, metavar="FILE",
+                   help=f"also write {UNCERTAINTY_FILE} here, e.g. scenarios/parameters/{UNCERTAINTY_FILE} "
+                        "(what sn-sim optimise samples the calibrated parameters from); needs --force if it exists")
+    p.add_argument("--no-uncertainty", action="store_true",
+                   help=f"skip the parameters' uncertainty ({UNCERTAINTY_FILE})")
     p.add_argument("--no-identifiability", action="store_true", help="skip profiles and elasticities")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_calibrate)
@@ -75,18 +84,22 @@ def _check_args(args) -> None:
             raise SnSimError(f"--{flag.replace('_', '-')}: must be at least 1 (got {getattr(args, flag)})")
     if args.report_only and args.params_out:
         raise SnSimError("--params-out: nothing to write with --report-only")
+    if args.no_uncertainty and args.uncertainty_out:
+        raise SnSimError("--uncertainty-out: nothing to write with --no-uncertainty")
+    if args.uncertainty_replicates < 2 and not args.no_uncertainty:
+        raise SnSimError("--uncertainty-replicates: must be at least 2 (the simulation noise is their spread)")
 
 
-def _check_file(path: Path, force: bool) -> None:
+def _check_file(path: Path, force: bool, option: str = "--params-out") -> None:
     """An output file: refused if it exists (without --force) or if its directory is missing."""
     if path.exists() and not force:
-        raise OutputError(f"{path}: --params-out: already exists (use --force to replace it)")
+        raise OutputError(f"{path}: {option}: already exists (use --force to replace it)")
     if path.exists() and not path.is_file():
-        raise OutputError(f"{path}: --params-out: exists and is not a file")
+        raise OutputError(f"{path}: {option}: exists and is not a file")
     if not path.parent.is_dir():
-        raise OutputError(f"{path}: --params-out: directory {path.parent} does not exist")
+        raise OutputError(f"{path}: {option}: directory {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):
-        raise OutputError(f"{path}: --params-out: directory {path.parent} is not writable")
+        raise OutputError(f"{path}: {option}: directory {path.parent} is not writable")
 
 
 def _write_file(source: Path, path: Path) -> None:
@@ -107,6 +120,7 @@ def cmd_calibrate(args) -> int:
 
     from sn_sim.calibration.calibrate import calibrate, write_parameter_file
     from sn_sim.calibration.report import fit_report
+    from sn_sim.calibration.uncertainty import estimate_uncertainty
     from sn_sim.experiment.executors import make_executor
     from sn_sim.observe.storage import check_output_dir, staged_directory
     from sn_sim.scenario import load_scenario
@@ -120,6 +134,9 @@ def cmd_calibrate(args) -> int:
     check_output_dir(out, args.force, kind="calibrate")
     if params_out is not None:
         _check_file(params_out, args.force)
+    uncertainty_out = Path(args.uncertainty_out) if args.uncertainty_out else None
+    if uncertainty_out is not None:
+        _check_file(uncertainty_out, args.force, option="--uncertainty-out")
     if report_dir is not None:
         check_output_dir(report_dir, args.force, kind="calibration-report", option="--report-dir")
 
@@ -144,18 +161,29 @@ def cmd_calibrate(args) -> int:
                                    include_out_of_sample=False, only=list(OOS_PARAMETERS), fixed=result.values(),
                                    method=args.method, executor=executor)
             scenario = scenario.with_overrides(result.overrides())
+        uncertainty = None
+        if not args.no_uncertainty:
+            # Around the fit, at the fit's scale (the scale its moments were matched at).
+            uncertainty = estimate_uncertainty(scenario.with_overrides({"population.scale": args.scale}),
+                                               seed=args.seed, replicates=args.uncertainty_replicates,
+                                               executor=executor, fit_replicates=args.replicates)
         report_scenario = scenario.with_overrides({"population.scale": args.report_scale})
         header.append(f"Report: {args.report_replicates} replicates at scale {args.report_scale}, seed {args.seed}.")
         with staged_directory(out, "calibrate") as tmp:
             if result is not None:
                 write_parameter_file(result, tmp / PARAMETER_FILE)
+            if uncertainty is not None:
+                (tmp / UNCERTAINTY_FILE).write_text(uncertainty.to_toml(f"scenario {scenario.name}"))
             fit_report(report_scenario, tmp, seed=args.seed, replicates=args.report_replicates, header=header,
                        result=result, identify=not args.no_identifiability, oos_result=oos_result,
-                       executor=executor)
+                       executor=executor, uncertainty=uncertainty)
     written = [out]
     if params_out is not None:
         _write_file(out / PARAMETER_FILE, params_out)
         written.append(params_out)
+    if uncertainty_out is not None:
+        _write_file(out / UNCERTAINTY_FILE, uncertainty_out)
+        written.append(uncertainty_out)
     if report_dir is not None:
         with staged_directory(report_dir, "calibration-report") as tmp:
             for name in REPORT_FILES:

@@ -20,9 +20,9 @@ from sn_sim.calibration.calibrate import (
     simulate_many,
 )
 from sn_sim.calibration.targets import Target, load_targets
+from sn_sim.calibration.uncertainty import current_values, markdown
 from sn_sim.observe import style
 from sn_sim.scenario import Scenario
-from sn_sim.scenario.keys import get_key
 
 PROFILE_FACTORS = (0.75, 0.9, 1.1, 1.25)
 
@@ -143,7 +143,7 @@ def _fmt(v):
 def write_report(table: pd.DataFrame, out_dir: Path, header: list[str], free: list[FreeParameter],
                  values: dict[str, float], profile: pd.DataFrame | None = None,
                  elasticities: pd.DataFrame | None = None, oos: pd.DataFrame | None = None,
-                 oos_values: dict[str, float] | None = None) -> Path:
+                 oos_values: dict[str, float] | None = None, uncertainty=None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_fit(table, out_dir / "fit.png")
     table.to_csv(out_dir / "fit_table.csv", index=False)
@@ -195,15 +195,17 @@ def write_report(table: pd.DataFrame, out_dir: Path, header: list[str], free: li
                 lines.append(f"| {name} | " + " | ".join(_fmt(x) for x in row.to_numpy()) + " |")
         lines += ["", "Every parameter not listed above stays at its literature prior (docs/ODD.md parameter "
                   "tables): the targets carry no information about it."]
+    if uncertainty is not None:
+        lines += [""] + markdown(uncertainty)
     path = out_dir / "fit_report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def fit_report(scenario: Scenario, out_dir: Path, seed: int, replicates: int, header: list[str],
-               result=None, identify: bool = True, oos_result=None, executor=None) -> Path:
+               result=None, identify: bool = True, oos_result=None, executor=None, uncertainty=None) -> Path:
     """Write fit_report.md, fit_table.csv and fit.png (and fit.svg) into ``out_dir``; runs on ``executor``
-    (in this process when None)."""
+    (in this process when None). ``uncertainty`` (a ParameterUncertainty) adds its table."""
     free = load_free_parameters()
     table = fit_table(scenario, seed, replicates, executor)
     oos = oos_values = None
@@ -216,14 +218,12 @@ def fit_report(scenario: Scenario, out_dir: Path, seed: int, replicates: int, he
         values, prior, x = result.values(), result.prior, result.x
     else:
         prior = prior_scenario(scenario, free)
-        d, pd_ = scenario.to_dict(), prior.to_dict()
-        values = {p.name: (get_key(d, p.keys[0]) / get_key(pd_, p.keys[0]) if p.kind == "multiplier"
-                           else get_key(d, p.keys[0])) for p in free}
-        x = np.array([values[p.name] for p in free])
+        x = current_values(scenario, free)
+        values = {p.name: float(v) for p, v in zip(free, x)}
     profile = el = None
     if identify:
         profile, el = identifiability(prior, free, x, seed, max(2, min(replicates, 2)), executor)
-    return write_report(table, out_dir, header, free, values, profile, el, oos, oos_values)
+    return write_report(table, out_dir, header, free, values, profile, el, oos, oos_values, uncertainty)
 
 
 __all__ = ["fit_report", "fit_table", "identifiability", "write_report", "Target"]

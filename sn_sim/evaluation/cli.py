@@ -92,17 +92,12 @@ def cmd_evaluate(args) -> int:
             bar.close()
     if not args.quiet:
         s = ev.effects_summary
-        print(f"wrote {ev.out}/ (effects.csv, effects.md, spillovers.csv, by_stage_pillar.csv, bacon.csv, honest_did.csv, "
+        print(f"wrote {ev.out}/ (report.md, effects.csv, effects.md, spillovers.csv, by_stage_pillar.csv, bacon.csv, honest_did.csv, "
               f"cost_effectiveness.csv{'' if args.no_plots else ', event_study and estimator_comparison (.png, .svg)'}); "
               f"twin: {ev.metadata['twin_source']}")
         if not s.empty:
             print_summary(s, ev.metadata.get("replicates"))
     return 0
-
-
-# Fewer replicates than this and coverage and RMSE say little (a rule of thumb: with 20, one
-# interval more or less that covers the truth moves coverage by 5 points).
-FEW_REPLICATES = 20
 
 
 def print_summary(summary, replicates) -> None:
@@ -117,7 +112,8 @@ def print_summary(summary, replicates) -> None:
         print(f"  {o} ({unit}): true ATT {d['true_att'].iloc[0]:+.3g}")
         for x in d.itertuples():
             print(f"    {estimator_name(x.estimator)}: {x.estimate:+.3g} (bias {x.bias:+.3g})")
-    if replicates is not None and replicates < FEW_REPLICATES:
-        print(f"note: the run has {replicates} replicate{'s' if replicates != 1 else ''}; coverage (share of "
-              f"replicates whose 95% interval holds the truth) and RMSE need many: with one, coverage is 0 or 1 and "
-              f"RMSE equals |bias|. Run with --replicates {FEW_REPLICATES} or more to read them.")
+    from sn_sim.evaluation.report import replicates_note
+
+    note = replicates_note(replicates)
+    if note:
+        print(f"note: {note}")

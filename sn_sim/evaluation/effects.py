@@ -42,10 +42,17 @@ def _true_att(d: pd.DataFrame, outcome: EvaluationOutcome) -> float:
 
 def estimate_effects(admin: pd.DataFrame, survey: pd.DataFrame, neighbourhoods: pd.DataFrame, outcomes: list[str],
                      period: str, leads: int | None = None, lags: int | None = None,
-                     alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Run every estimator on every outcome of every replicate; returns (effects, event study, skipped)."""
+                     alpha: float = 0.05, event_studies: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Run every estimator on every outcome of every replicate; returns (effects, event study, skipped).
+
+    Each estimator of ``estimators.BUFFERED`` also runs without the never-treated neighbours of
+    treated neighbourhoods (``<code>_buffer``); without ``event_studies`` only the overall ATTs
+    are estimated (no event study, no Callaway-Sant'Anna ATT by cohort)."""
+    from sn_sim.evaluation.spillovers import buffer_units
+
     att_parts, dyn_parts, skipped = [], [], {}
     replicates = sorted(neighbourhoods["replicate"].unique())
+    buffers = buffer_units(neighbourhoods)
     for r in replicates:
         nb_r = neighbourhoods[neighbourhoods["replicate"] == r]
         for name in outcomes:
@@ -59,14 +66,16 @@ def estimate_effects(admin: pd.DataFrame, survey: pd.DataFrame, neighbourhoods: 
             le, la = leads if leads is not None else win[0], lags if lags is not None else win[1]
             matches = _matches(nb_r, set(d["unit"].unique()))
             att, dyn = est.estimate_all(d, o.column, unit="unit", time="time", cohort="cohort", truth=o.truth,
-                                        matches=matches, leads=le, lags=la, alpha=alpha)
+                                        matches=matches, leads=le, lags=la, alpha=alpha,
+                                        buffer=buffers.get(int(r)), event_studies=event_studies)
             if att.attrs.get("skipped"):
                 skipped[f"{r}/{name}"] = att.attrs["skipped"]
             # Callaway-Sant'Anna by cohort too (the overall row equals the simple aggregation).
             try:
-                grp = est.callaway_santanna(d, o.column, unit="unit", time="time", cohort="cohort",
-                                            control="notyet", aggregation="group", truth=o.truth, alpha=alpha)
-                att = pd.concat([att, grp[grp["term"] != "ATT"]], ignore_index=True)
+                if event_studies:
+                    grp = est.callaway_santanna(d, o.column, unit="unit", time="time", cohort="cohort",
+                                                control="notyet", aggregation="group", truth=o.truth, alpha=alpha)
+                    att = pd.concat([att, grp[grp["term"] != "ATT"]], ignore_index=True)
             except ValueError:
                 pass
             for frame, parts in ((att, att_parts), (dyn, dyn_parts)):

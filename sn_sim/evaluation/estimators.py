@@ -823,6 +823,15 @@ ESTIMATOR_LIBRARY = {
     "event_study_cs": "diff-diff CallawaySantAnna", "event_study_sa": "diff-diff SunAbraham",
 }
 
+# Spillover-aware variants: the same estimator with the never-treated neighbours of treated
+# neighbourhoods left out of the controls (a buffer), so that displacement or diffusion next
+# door does not contaminate the comparison (docs/evaluation.md, Spillovers).
+BUFFERED = ("twfe", "did2s", "cs_notyet", "cs_never")
+BUFFER_SUFFIX = "_buffer"
+ESTIMATOR_NAMES |= {f"{c}{BUFFER_SUFFIX}": f"{ESTIMATOR_NAMES[c]}, neighbours of treated left out of controls"
+                    for c in BUFFERED}
+ESTIMATOR_LIBRARY |= {f"{c}{BUFFER_SUFFIX}": ESTIMATOR_LIBRARY[c] for c in BUFFERED}
+
 
 def estimator_name(code: str) -> str:
     """The full name of an estimator code (the code itself if it has none)."""
@@ -832,12 +841,16 @@ def estimator_name(code: str) -> str:
 def estimate_all(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: str = "time",
                  cohort: str = "cohort", cluster: str | None = None, truth: str | None = None,
                  matches: pd.DataFrame | None = None, leads: int = 4, lags: int = 8,
-                 alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 alpha: float = 0.05, buffer: set | None = None,
+                 event_studies: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every overall ATT estimator and every event study on one outcome.
 
     Returns ``(att, dynamic)``: one row per estimator of ``ESTIMATORS`` (an estimator that cannot
     run on this design is skipped and listed in ``att.attrs["skipped"]``), and the event-study
-    rows of TWFE, did2s, Callaway-Sant'Anna (not-yet-treated controls) and Sun-Abraham.
+    rows of TWFE, did2s, Callaway-Sant'Anna (not-yet-treated controls) and Sun-Abraham (none
+    without ``event_studies``). With ``buffer`` (units never to be used as controls: the
+    never-treated neighbours of treated units) the estimators of ``BUFFERED`` run again without
+    those units, as ``<code>_buffer``.
     """
     kw = dict(unit=unit, time=time, cohort=cohort, truth=truth, alpha=alpha)
     att, dyn, skipped = [], [], {}
@@ -849,14 +862,15 @@ def estimate_all(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: 
             skipped[name] = str(exc)
             return None
 
-    for name, fn, extra in (
+    static = (
         ("twfe", twfe_did, dict(cluster=cluster)),
         ("did2s", did2s, dict(cluster=cluster)),
         ("imputation", imputation, dict(cluster=cluster)),
         ("cs_notyet", callaway_santanna, dict(cluster=cluster, control="notyet")),
         ("cs_never", callaway_santanna, dict(cluster=cluster, control="never")),
         ("sun_abraham", sun_abraham, dict(cluster=cluster)),
-    ):
+    )
+    for name, fn, extra in static:
         r = attempt(name, fn, data, outcome, **kw, **extra)
         if r is not None:
             att.append(r)
@@ -864,8 +878,14 @@ def estimate_all(data: pd.DataFrame, outcome: str, *, unit: str = "unit", time: 
         r = attempt("matched", matched_did, data, outcome, matches, **kw)
         if r is not None:
             att.append(r)
+    if buffer:
+        kept = data[~data[unit].isin(buffer)]
+        for name, fn, extra in (x for x in static if x[0] in BUFFERED):
+            r = attempt(name + BUFFER_SUFFIX, fn, kept, outcome, **kw, **extra)
+            if r is not None:
+                att.append(r.assign(estimator=name + BUFFER_SUFFIX))
     window = dict(cluster=cluster, leads=leads, lags=lags)
-    for name, fn, extra in (
+    for name, fn, extra in () if not event_studies else (
         ("event_study_twfe", event_study, dict(method="twfe", **window)),
         ("event_study_did2s", event_study, dict(method="did2s", **window)),
         ("event_study_cs", callaway_santanna, dict(control="notyet", aggregation="dynamic", **window)),

@@ -26,6 +26,9 @@ _LOOK = {
 _LOOK |= {"event_study_twfe": _LOOK["twfe"], "event_study_did2s": _LOOK["did2s"],
           "event_study_cs": _LOOK["cs_notyet"], "event_study_sa": _LOOK["sun_abraham"]}
 
+BUFFER_CODES = tuple(f"{c}{est.BUFFER_SUFFIX}" for c in est.BUFFERED)
+_LOOK |= {f"{c}{est.BUFFER_SUFFIX}": (_LOOK[c][0], "*") for c in est.BUFFERED}
+
 
 def plot_event_study(dynamic: pd.DataFrame, path: Path, outcomes: list[str], period: str = "quarter") -> list[Path]:
     """Save :func:`event_study_figure` as PNG and SVG (``path`` with each suffix)."""
@@ -90,7 +93,7 @@ def estimator_comparison_figure(effects: pd.DataFrame, outcomes: list[str]):
     r0 = int(att["replicate"].min()) if not att.empty else 0
     for ax, name in zip(axes.flat, shown):
         d = att[att["outcome"] == name]
-        names = [e for e in est.ESTIMATORS if e in set(d["estimator"])]
+        names = [e for e in (*est.ESTIMATORS, *BUFFER_CODES) if e in set(d["estimator"])]
         for i, e in enumerate(names):
             x = d[d["estimator"] == e]
             first = x[x["replicate"] == r0]
@@ -116,4 +119,72 @@ def estimator_comparison_figure(effects: pd.DataFrame, outcomes: list[str]):
     style.title(fig, "Which estimators recover the true average effect of the Strategy?",
                 "estimated ATT with 95% confidence interval (first replicate; other replicates as grey dots); "
                 "x = true value of each estimator's estimand; dashed = true ATT from the counterfactual twin")
+    return fig
+
+
+# --- design diagnosis ---------------------------------------------------------------------------
+
+
+def plot_power_curves(table: pd.DataFrame, path: Path) -> list[Path]:
+    """Save :func:`power_curve_figure` as PNG and SVG (``path`` with each suffix)."""
+    return style.save(power_curve_figure(table), path)
+
+
+def power_curve_figure(table: pd.DataFrame):
+    """Power at 5% of each estimator against the survey size, per outcome (design diagnosis):
+    one colour per estimator, one line style per rollout design, error bars 1.96 Monte Carlo
+    standard errors. Administrative outcomes do not depend on the survey: horizontal lines."""
+    t = table[table["estimator"].isin(est.ESTIMATORS)] if not table.empty else table
+    shown = [o for o in OUTCOMES if not t.empty and o in set(t["outcome"])]
+    designs = list(dict.fromkeys(t["design"])) if not t.empty else []
+    sizes = sorted(int(n) for n in t["survey_n"].dropna().unique()) if not t.empty else []
+    n = max(len(shown), 1)
+    ncols = 3 if n > 2 else n
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = style.figure(nrows, ncols, (5.4 * ncols, 3.6 * nrows + 1.4))
+    for ax, name in zip(axes.flat, shown):
+        d = t[t["outcome"] == name]
+        for k, design in enumerate(designs):
+            ls = style.LINESTYLES[k % len(style.LINESTYLES)]
+            for e in [e for e in est.ESTIMATORS if e in set(d["estimator"])]:
+                x = d[(d["design"] == design) & (d["estimator"] == e)]
+                if x.empty:
+                    continue
+                colour, marker = _LOOK.get(e, (style.GREY, "o"))
+                label = est.estimator_name(e) + (f" - {design}" if len(designs) > 1 else "")
+                if x["survey_n"].isna().all():
+                    p, m = float(x["power"].iloc[0]), float(x["power_mcse"].iloc[0])
+                    xs = sizes or [1]
+                    ax.plot(xs, [p] * len(xs), color=colour, ls=ls, lw=1.2, label=label)
+                    if np.isfinite(m) and m > 0:
+                        ax.fill_between(xs, max(p - 1.96 * m, 0), min(p + 1.96 * m, 1), color=colour, alpha=0.08,
+                                        lw=0)
+                else:
+                    x = x.sort_values("survey_n")
+                    p, m = x["power"].to_numpy(float), 1.96 * x["power_mcse"].fillna(0).to_numpy(float)
+                    err = np.vstack([p - np.clip(p - m, 0, 1), np.clip(p + m, 0, 1) - p])  # a share stays in [0, 1]
+                    ax.errorbar(x["survey_n"].astype(float), p, yerr=err, color=colour, ls=ls, marker=marker, ms=4,
+                                capsize=2, label=label)
+        ax.axhline(0.8, color=style.GREY, ls=":", lw=0.9)
+        ax.axhline(0.05, color=style.GREY, ls="--", lw=0.7)
+        ax.set_ylim(-0.02, 1.02)
+        if sizes:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sizes, [str(s) for s in sizes])
+            ax.minorticks_off()
+        ax.set_title(style.wrap(OUTCOMES[name].label, 48), fontsize=9)
+        ax.set_xlabel("survey respondents per neighbourhood and year", fontsize=8)
+        ax.set_ylabel("power (share rejecting no effect at 5%)", fontsize=8)
+        style.tidy(ax)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    if not shown:
+        style.note(axes.flat[0], "no estimate could be computed")
+    else:
+        handles, labels = axes.flat[0].get_legend_handles_labels()  # every panel has the same lines
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
+    style.title(fig, "Would an evaluation of this rollout detect the Strategy's true effect?",
+                "power at 5% across replicate worlds (error bars: 1.96 Monte Carlo standard errors); dotted: 80% "
+                "power, dashed: 5% (the false-positive rate when there is no effect); administrative outcomes do not "
+                "depend on the survey size (flat lines)" + ("; line style: rollout design" if len(designs) > 1 else ""))
     return fig

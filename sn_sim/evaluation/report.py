@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sn_sim.evaluation import EvaluationError
+from sn_sim.evaluation import FEW_REPLICATES, EvaluationError
 from sn_sim.evaluation.data import admin_data, check_period, check_run_dir, load_evaluation_inputs, survey_data
 from sn_sim.evaluation import estimators as est
 from sn_sim.evaluation.effects import (cost_table, diagnostic_tables, estimate_effects, spillover_table,
@@ -102,7 +102,7 @@ def effects_markdown(summary: pd.DataFrame, meta: dict) -> str:
     ]
     if not summary.empty:
         for x in summary[summary["term"] == "ATT"].itertuples(index=False):
-            lines.append(f"| {x.outcome} ({x.unit}) | {x.source} | `{x.estimator}` | {_fmt(x.estimate)} | "
+            lines.append(f"| {x.outcome} ({x.unit}) | {x.source} | {est.estimator_name(x.estimator)} | {_fmt(x.estimate)} | "
                          f"[{_fmt(x.ci_low)}, {_fmt(x.ci_high)}] | {_fmt(x.true_effect)} | {_fmt(x.true_att)} | "
                          f"{_fmt(x.bias)} | {_fmt(x.rmse)} | {_fmt(x.coverage, 2)} |")
     skipped = meta.get("skipped") or {}
@@ -112,11 +112,54 @@ def effects_markdown(summary: pd.DataFrame, meta: dict) -> str:
             for name, reason in why.items():
                 lines.append(f"- replicate/outcome {key}: {name}: {reason}")
     lines += ["", "Estimators (docs/evaluation.md):", ""]
-    for code in est.ESTIMATORS:
-        lines.append(f"- `{code}`: {est.estimator_name(code)}; {est.ESTIMATOR_LIBRARY[code]}")
+    present = set(summary["estimator"]) if not summary.empty else set()
+    for code in [c for c in est.ESTIMATOR_LIBRARY if c in present or c in est.ESTIMATORS]:
+        lines.append(f"- `{code}` (in the CSV files): {est.estimator_name(code)}; {est.ESTIMATOR_LIBRARY[code]}")
     lines += ["", "`bacon.csv`: Goodman-Bacon decomposition of TWFE into its 2 x 2 comparisons (weight, estimate, true "
               "effect; `later_vs_earlier` uses already-treated units as controls). `honest_did.csv`: HonestDiD bounds "
               "(Rambachan-Roth relative magnitudes, M = 0 ... 2) on the Callaway-Sant'Anna event study.", ""]
+    return "\n".join(lines)
+
+
+def replicates_note(replicates) -> str:
+    """Why coverage and RMSE need replicates, when the run has too few of them ('' otherwise)."""
+    if replicates is None or replicates >= FEW_REPLICATES:
+        return ""
+    return (f"The run has {replicates} replicate{'s' if replicates != 1 else ''}; coverage (share of replicates whose "
+            f"95% interval holds the truth) and RMSE need many; with one, coverage is 0 or 1 and RMSE equals |bias|. "
+            f"Run with --replicates {FEW_REPLICATES} or more to read them, or use `sn-sim diagnose`.")
+
+
+def report_markdown(ev: Evaluation, figures: dict[str, bytes] | None = None) -> str:
+    """One self-contained page for a memo: what was evaluated, the effects table with every
+    estimator named in full, the spillovers next door (true against estimated), what the
+    replicates allow one to read, and the figures embedded (PNG as data URIs: no file beside it)."""
+    import base64
+
+    meta = ev.metadata
+    lines = [effects_markdown(ev.effects_summary, meta), ""]
+    note = replicates_note(meta.get("replicates"))
+    if note:
+        lines += [f"**Note.** {note}", ""]
+    sp = ev.spillovers
+    if sp is not None and not sp.empty and "level" in sp.columns:
+        nb = sp[(sp["level"] == "neighbourhood") & (sp["group"] == "adjacent_untreated")]
+        if not nb.empty:
+            lines += ["## Spillovers on untreated neighbours", "",
+                      "Never-treated neighbourhoods next to an intervened one, after its launch: the true spillover "
+                      "(treated run minus twin; + displacement, - diffusion of benefits) and what an evaluator "
+                      "would estimate (DiD with 'has an intervened neighbour' as treatment); means over replicates.", "",
+                      "| outcome | estimator | effect | 95% CI | true effect | reading |", "|---|---|---:|---|---:|---|"]
+            for (o, e), d in nb.groupby(["outcome", "estimator"], sort=False):
+                true = d["true_effect"].mean() if "true_effect" in d and e != "truth" else d["effect"].mean()
+                name = "truth (counterfactual twin)" if e == "truth" else est.estimator_name(e)
+                lines.append(f"| {o} ({d['unit'].iloc[0]}) | {name} | {_fmt(d['effect'].mean())} | "
+                             f"[{_fmt(d['ci_low'].mean())}, {_fmt(d['ci_high'].mean())}] | {_fmt(true)} | "
+                             f"{d['interpretation'].mode().iloc[0]} |")
+            lines.append("")
+    for name, png in (figures or {}).items():
+        lines += [f"## {name.replace('_', ' ').capitalize()}", "",
+                  f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})", ""]
     return "\n".join(lines)
 
 
@@ -264,9 +307,12 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
         # The data files, recorded in evaluation.json like a run's in its manifest (the twin/
         # records its own); plots are pictures of these tables.
         checksums = file_checksums(tmp, [*tables, "effects.md", "true_effects.parquet"])
+        figures = {}
         if plots:
             plot_event_study(ev.event_study, tmp / "event_study.png", ev.metadata["outcomes"], ev.metadata["period"])
             plot_estimator_comparison(ev.effects, tmp / "estimator_comparison.png", ev.metadata["outcomes"])
+            figures = {name: (tmp / f"{name}.png").read_bytes() for name in ("estimator_comparison", "event_study")}
+        (tmp / "report.md").write_text(report_markdown(ev, figures))
         if save_twin and ev.twin is not None:
             ev.twin.save(tmp / "twin", plots=False)
         (tmp / "evaluation.json").write_text(json.dumps({**ev.metadata, "checksums": checksums}, indent=2,

@@ -70,6 +70,17 @@ def _summarise(values: np.ndarray, twin_values: np.ndarray, alpha: float = 0.05)
             "interpretation": _interpret(lo, hi)}
 
 
+def buffer_units(neighbourhoods: pd.DataFrame) -> dict[int, set[int]]:
+    """Per replicate: the never-treated neighbourhoods adjacent to a treated one (the units a
+    spillover-aware evaluation leaves out of its controls, ``estimators.BUFFERED``)."""
+    out = {}
+    for r, g in neighbourhoods.groupby("replicate"):
+        treated = set(g.loc[g["cohort_year"].notna(), "neighbourhood"].astype(int))
+        out[int(r)] = {int(h) for h, c, adj in zip(g["neighbourhood"], g["cohort_year"], g["adjacent"])
+                       if pd.isna(c) and treated.intersection(np.asarray(adj, dtype=np.int64).tolist())}
+    return out
+
+
 def exposure(results: Results) -> pd.DataFrame:
     """Per replicate x never-treated neighbourhood: the intervened neighbours, the first launch
     among them (``exposure_week``, panel week index; NA if none) and which side they are on."""

@@ -61,11 +61,14 @@ def cmd_compare(args) -> int:
             else:
                 out.parent.mkdir(parents=True)
         res = compare(scenarios, replicates=args.replicates, seed=args.seed, out=out, workers=args.workers,
-                      executor=executor, force=args.force, plots=not args.no_plots, progress=not args.quiet)
+                      executor=executor, force=args.force, plots=not args.no_plots, progress=not args.quiet,
+                      channels=args.channels)
     if not args.quiet:
         print(res.markdown())
+        for decomposition in res.channels.values():
+            print("\n" + decomposition.markdown())
         print(f"\nwrote {out}/ (effects.csv, effects.md, summary.csv, replicates.csv, series.parquet, manifest.json"
-              f"{', plots/' if not args.no_plots else ''})")
+              f"{', plots/' if not args.no_plots else ''}{', channels/' if res.channels else ''})")
     return 0
 
 
@@ -258,6 +261,9 @@ def register(sub) -> None:
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on a Dask cluster")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    p.add_argument("--channels", action="store_true",
+                   help="also take each scenario's effects apart by channel, as `sn-sim decompose` does "
+                        "(channels/<scenario>/: tables and waterfalls; about 9 more runs per scenario and replicate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=cmd_compare)
 

@@ -118,6 +118,9 @@ class ComparisonResult:
     series: pd.DataFrame
     manifest: dict
     scenarios: list[Scenario] = field(repr=False, default_factory=list)
+    # With channels=True: each treating scenario's effects taken apart by channel (scenario name
+    # -> channels.Decomposition), on the same seed and replicates.
+    channels: dict = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -162,7 +165,7 @@ class ComparisonResult:
         """Write effects.csv/.md, summary.csv, replicates.csv, series.parquet, manifest.json and
         plots/ (paired effects over time, forest plot, cost against effect; PNG and SVG)
         atomically to ``out``."""
-        from sn_sim.observe.storage import check_output_dir, file_checksums, staged_directory
+        from sn_sim.observe.storage import check_output_dir, file_checksums, safe_name, staged_directory
 
         out = Path(out)
         check_output_dir(out, force, kind="compare")
@@ -178,6 +181,10 @@ class ComparisonResult:
                                                           default=str))
             if plots:
                 self.write_figures(tmp / "plots")
+            if self.channels:
+                (tmp / "channels").mkdir()
+            for name, decomposition in self.channels.items():
+                decomposition.save(tmp / "channels" / safe_name(name), plots=plots)
         return out
 
     def plot(self, name: str = "effects_over_time", scope: str = "all"):
@@ -324,7 +331,7 @@ def check_comparable(scs: list[Scenario], labels: list[str | None] | None = None
 def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, seed: int = 0,
             out: str | Path | None = None, workers: int | None = None, *, scheduler: str | None = None,
             overrides: dict | list[str] | None = None, force: bool = False, plots: bool = True,
-            progress: bool = False, executor=None) -> ComparisonResult:
+            progress: bool = False, executor=None, channels: bool = False) -> ComparisonResult:
     """Run every scenario on common random numbers; effects against the first one.
 
     scenarios : Scenario objects or TOML paths; the first is the base
@@ -333,6 +340,8 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
     workers : local processes (default: all cores, at most one per run); 1 = in this process
     scheduler : tcp://HOST:PORT of a Dask scheduler instead of the local pool
     overrides : ``--set`` style overrides applied to every scenario (e.g. population.scale)
+    channels : also take each other scenario that treats neighbourhoods apart by channel
+        (``channels.decompose``, same seed and replicates; saved under ``channels/<name>/``)
     """
     if len(scenarios) < 2:
         raise SnSimError("compare: needs at least two scenarios (the base first)")
@@ -363,8 +372,18 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
         "scenarios": [{"name": n, "hash": s.digest(), "scenario": s.to_dict()} for n, s in zip(names, scs)],
         **provenance(),
     }
+    decompositions = {}
+    if channels:
+        from sn_sim.experiment.channels import decompose
+        from sn_sim.observe.storage import safe_name
+
+        for name, sc in zip(names[1:], scs[1:]):
+            if sc.strategy.rollout:  # a scenario that treats nobody has no effect to take apart
+                decompositions[name] = decompose(sc, replicates=replicates, seed=seed, workers=workers,
+                                                 scheduler=scheduler, executor=executor, progress=progress)
+        manifest["channels"] = {n: f"channels/{safe_name(n)}" for n in decompositions}
     res = ComparisonResult(effects=effects, summary=summary, replicates=reps, series=series, manifest=manifest,
-                           scenarios=scs)
+                           scenarios=scs, channels=decompositions)
     if out is not None:
         res.save(out, force=force, plots=plots)
     return res

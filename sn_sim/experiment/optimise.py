@@ -58,6 +58,9 @@ class OptimiseFile(_Section):
     population: int = Field(8, ge=2, le=10_000, description="NSGA-II population: candidates per generation")
     replicates: int = Field(2, ge=1, le=1000, description="replicates per world")
     uncertainty_samples: int = Field(1, ge=1, le=10_000, description="Latin hypercube points over the uncertainties")
+    calibrated_uncertainty: bool = Field(False, description="also draw the calibrated free parameters from their "
+                                         "approximate posterior (scenarios/parameters/calibrated_uncertainty.toml), "
+                                         "one draw per world")
     set: dict[str, Any] = Field(default_factory=dict, description="fixed overrides applied to the base scenario")
     levers: dict[str, Any] = Field(description="dotted key -> list of values or {min, max}: what the search sets")
     uncertainties: dict[str, Any] = Field(default_factory=dict, description="dotted key -> {min, max}: what it does not")
@@ -196,9 +199,23 @@ def plan_optimisation(path: str | Path) -> OptimisePlan:
         X = qmc.scale(qmc.LatinHypercube(d=len(uncertain), rng=spec.seed).random(spec.uncertainty_samples), lo, hi)
         worlds = [{p.key: p.from_design(x) for p, x in zip(uncertain, row)} for row in X]
     else:
-        if spec.uncertainty_samples != 1:
-            raise ScenarioError(f"{source}: uncertainty_samples: needs [uncertainties] to sample")
-        worlds = [{}]
+        if spec.uncertainty_samples != 1 and not spec.calibrated_uncertainty:
+            raise ScenarioError(f"{source}: uncertainty_samples: needs [uncertainties] or calibrated_uncertainty "
+                                "to sample")
+        worlds = [{} for _ in range(spec.uncertainty_samples)]
+    posterior_digest = ""
+    if spec.calibrated_uncertainty:
+        # The calibration's own uncertainty: world i also gets posterior draw i (seeded by the file's seed).
+        from sn_sim.scenario.posterior import default_path, load_posterior
+
+        posterior = load_posterior()
+        taken = set(keys) | set(derived)
+        clash = [k for p in posterior.parameters for k in p.keys if k in taken]
+        if clash:
+            raise ScenarioError(f"{source}: calibrated_uncertainty: {clash[0]} is also a lever, an uncertainty "
+                                "or derived (the posterior draws set it)")
+        worlds = [{**w, **d} for w, d in zip(worlds, posterior.draw_overrides(len(worlds), seed=spec.seed))]
+        posterior_digest = hashlib.sha256(default_path().read_bytes()).hexdigest()
     spec_dict = json_safe(spec.model_dump())
     plan = OptimisePlan(source=source, name=spec.name or path.stem, spec=spec_dict, base=base, levers=levers,
                         uncertainties=uncertain, derived=derived, worlds=json_safe(worlds),
@@ -215,7 +232,10 @@ def plan_optimisation(path: str | Path) -> OptimisePlan:
                                     f"value: {str(exc).split(': ', 2)[-1]}") from None
             except (ZeroDivisionError, OverflowError, ValueError) as exc:
                 raise ScenarioError(f"{source}: derived: cannot evaluate ({exc})") from None
-    text = json.dumps({"spec": spec_dict, "base": base.digest()}, sort_keys=True, default=str)
+    fingerprinted = {"spec": spec_dict, "base": base.digest()}
+    if posterior_digest:
+        fingerprinted["posterior"] = posterior_digest
+    text = json.dumps(fingerprinted, sort_keys=True, default=str)
     plan.fingerprint = hashlib.sha256(text.encode()).hexdigest()
     return plan
 
@@ -283,6 +303,12 @@ class OptimiseResult:
         else:
             lines += ["", "(The base scenario's mix lies outside the levers' ranges: no paired comparison with it.)"]
         return "\n".join(lines) + "\n"
+
+    def plot(self):
+        """The Pareto front as a matplotlib Figure (shown inline in a notebook): every pair of
+        objectives, all candidates and the front with 95% intervals; ``plots/pareto.png`` of the
+        directory is this figure."""
+        return pareto_figure(self)
 
 
 def _fmt(v) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 from sn_sim.errors import OutputError, SnSimError
 
 MARKER = ".sn_sim-output"
-KINDS = ("run", "compare", "decompose", "sweep", "evaluate", "calibrate", "calibration-report", "sensitivity",
+KINDS = ("run", "compare", "decompose", "sweep", "evaluate", "diagnose", "calibrate", "calibration-report", "sensitivity",
          "discovery", "optimise", "screen")
 
 

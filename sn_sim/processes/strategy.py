@@ -5,7 +5,8 @@
   homicides per inhabitant and the share of former prisoners (the reported criteria), each as
   a z-score, plus diagnosis error. A cohort may be restricted to named districts (the 2016
   pilot). For each selected neighbourhood it designates the closest-scoring unselected
-  neighbourhood as a control (Supreme Decree 008-2017-IN).
+  neighbourhood as a control (Supreme Decree 008-2017-IN). ``strategy.rollout_design`` replaces
+  the ranking by a randomised design (stepped wedge, matched pairs) for design diagnosis.
 - Stages per neighbourhood, always in order: planning -> execution (from launch) ->
   consolidation -> evaluation and monitoring. Sectoral programs start ``consolidation_start_week``
   after launch, which may fall inside execution.
@@ -102,18 +103,28 @@ class Ministry(Process):
         all_scores[unselected] = self.diagnosis_score(unselected)
         score = all_scores[candidates]
         order = np.argsort(-score, kind="stable")
+        design = world.scenario.strategy.rollout_design
+        paired = None
         if cohort.one_per_district:  # the pilot: the worst-diagnosed neighbourhood of each district
             names = np.array(geo.district_names)[geo.district[candidates[order]]]
             _, first = np.unique(names, return_index=True)
             chosen = candidates[order[np.sort(first)]]
+        elif design == "stepped_wedge":
+            chosen = self._stepped_wedge(cohort, candidates[order], k)
+        elif design == "matched_pairs":
+            chosen, paired = self._matched_pairs(candidates[order], k)
         else:
             chosen = candidates[order[:k]]
         st.cohort_year[chosen] = cohort.year
         st.launch_week[chosen] = launch_week
         st.is_control[chosen] = False
         st.diagnosis_score[unselected] = all_scores[unselected]
-        # Controls: closest score among the never-selected, one per treated neighbourhood.
         n_controls = world.scenario.strategy.controls_per_treated
+        if paired is not None:  # matched pairs: each treated neighbourhood's partner is its control
+            if n_controls:
+                st.is_control[paired] = True
+            return
+        # Controls: closest score among the never-selected, one per treated neighbourhood.
         if n_controls:
             others = np.flatnonzero((st.cohort_year == 0) & ~st.is_control)
             for h in chosen:
@@ -123,6 +134,33 @@ class Ministry(Process):
                     j = int(np.argmin(np.abs(all_scores[others] - all_scores[h])))
                     st.is_control[others[j]] = True
                     others = np.delete(others, j)
+
+    # Randomised rollout designs (strategy.rollout_design). Both draw from the strategy's stream of
+    # the selection week (after the diagnosis), so a run is reproducible from its seed and the
+    # diagnosis design, which draws nothing more, is unchanged.
+    def _stepped_wedge(self, cohort, ranked: np.ndarray, k: int) -> np.ndarray:
+        """Same yearly counts, random order: the cohort is drawn at random among the
+        worst-diagnosed neighbourhoods still to be treated by this and every later cohort, so
+        the neighbourhoods eventually treated are (up to diagnosis noise) those of the
+        diagnosis design and only when each is treated is randomised."""
+        remaining = sum(c.neighbourhoods for c, _, _ in self.cohorts if c.year >= cohort.year and not c.one_per_district)
+        eligible = ranked[:max(k, min(remaining, ranked.size))]
+        rng = self.world.random.stream("strategy")
+        return np.sort(rng.choice(eligible, size=k, replace=False))
+
+    def _matched_pairs(self, ranked: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Matched-pair randomisation: the 2k worst-diagnosed candidates, paired in order of
+        their diagnosis score (1st with 2nd, 3rd with 4th ...), one of each pair treated at random
+        and the other designated its control; with fewer than 2k candidates the unpaired rest is
+        treated."""
+        n_pairs = min(k, ranked.size // 2)
+        pairs = ranked[:2 * n_pairs].reshape(n_pairs, 2)
+        rng = self.world.random.stream("strategy")
+        pick = rng.integers(0, 2, size=n_pairs)
+        treated = pairs[np.arange(n_pairs), pick]
+        controls = pairs[np.arange(n_pairs), 1 - pick]
+        rest = ranked[2 * n_pairs:2 * n_pairs + (k - n_pairs)]
+        return np.sort(np.concatenate([treated, rest])), controls
 
     # --- stages and money ----------------------------------------------------------------------
     def update_stages(self) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import unicodedata
 from collections import Counter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
@@ -489,6 +489,10 @@ class Police(Section):
 
 
 ProgramTarget = Literal["youth_at_risk", "youth", "adults", "residents"]
+# How the Ministry orders the rollout (docs/ODD.md, Strategy): by its diagnosis (what it did),
+# or one of two randomised designs an evaluator could have asked for (docs/evaluation.md).
+RolloutDesign = Literal["diagnosis", "stepped_wedge", "matched_pairs"]
+ROLLOUT_DESIGNS = get_args(RolloutDesign)
 
 
 class Program(Section):
@@ -712,6 +716,14 @@ class Strategy(Section):
     consolidation_weeks: int = P(104, ge=1, le=520, unit="weeks", description="length of consolidation after execution", source='assumption: the decree and the program report name the stage, not its length', plausible=(52, 156))
     evaluation_intensity: float = P(0.3, ge=0, le=1, unit="share", description="activity intensity during evaluation and monitoring", source='assumption: activity during evaluation and monitoring', plausible=(0.0, 0.6))
     planning_intensity: float = P(0.05, ge=0, le=1, unit="share", description="budget share of a full week spent during planning (diagnosis)", source='assumption: spending on the diagnosis', plausible=(0.01, 0.2))
+    rollout_design: RolloutDesign = Field(
+        "diagnosis", description="how each cohort is chosen: diagnosis (the worst-diagnosed first, as the Ministry did); "
+                                 "stepped_wedge (at random among the worst-diagnosed still to be treated by this and later "
+                                 "cohorts: same yearly counts, random order); matched_pairs (the worst-diagnosed twice the "
+                                 "cohort's size paired on the diagnosis score, one of each pair treated at random, the other "
+                                 "its designated control)",
+        json_schema_extra=source_extra("design", "assumption: the Ministry ranked by diagnosis (Supreme Decree 008-2017-IN; "
+                                                 "the program report); the randomised designs are what-ifs for design diagnosis"))
     controls_per_treated: int = P(1, ge=0, le=10, unit="neighbourhoods", description="matched control neighbourhoods the Ministry designates per treated one",
                                   source='mechanism: Supreme Decree 008-2017-IN (asks for control neighbourhoods); value assumed: one each', plausible=(1, 2))
 
