@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.errors import SnSimError
-from sn_sim.experiment.compare import OUTCOMES, _markdown_table, run_on_common_numbers, t_interval
+from sn_sim.experiment.paired import OUTCOMES, markdown_table, run_on_common_numbers, t_interval
 from sn_sim.observe import outcomes
 from sn_sim.scenario import Scenario, validate
 from sn_sim.scenario.schema import Channels
@@ -119,7 +119,7 @@ class Decomposition:
                  f"effect against the world with every channel off. Cells: contribution [95% interval] across "
                  f"replicates; shares in percentage points.", ""]
         for scope, title in (("treated", "Neighbourhoods the scenario treats"), ("all", "All neighbourhoods of the pool")):
-            lines += [f"## {title}", "", _markdown_table(self.wide(scope)), ""]
+            lines += [f"## {title}", "", markdown_table(self.wide(scope)), ""]
         return "\n".join(lines)
 
     def plot(self, scope: str = "treated"):

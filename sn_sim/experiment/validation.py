@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sn_sim.experiment.compare import _markdown_table
+from sn_sim.experiment.paired import markdown_table
 from sn_sim.scenario import Scenario, load_scenario
 
 # Pool-wide panel rates that must stay within +/-3% of their 2015 level without intervention
@@ -238,11 +238,11 @@ def markdown(found: list[Fact], meta: dict) -> str:
         "",
         "## Pool-wide rates without intervention, by year",
         "",
-        _markdown_table(meta["rates"].map(lambda x: f"{x:.4g}").reset_index()),
+        markdown_table(meta["rates"].map(lambda x: f"{x:.4g}").reset_index()),
         "",
         "## Concentration of offences at blocks, by year (mean over replicates)",
         "",
-        _markdown_table(meta["concentration"].groupby("year")[["half", "quarter"]].mean()
+        markdown_table(meta["concentration"].groupby("year")[["half", "quarter"]].mean()
                         .map(lambda x: f"{100 * x:.1f}%")
                         .rename(columns={"half": "blocks with 50% of offences", "quarter": "blocks with 25%"})
                         .reset_index()),
