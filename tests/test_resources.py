@@ -20,8 +20,9 @@ from sn_sim.scenario import load_scenario
 
 PILLARS = ("police_only", "social_only", "community_only")
 BUDGET_ONLY = ("social_budget_only", "community_budget_only")  # in-kind officers kept in every pillar
-# Small and short: two cohorts, whose programs have started before the end.
-SHORT = ["population.scale=0.02", "calendar.end=2017-12-25",
+# Small and short: two cohorts, whose programs have started before the end; the accounts do not
+# need the world settled (8 weeks of burn-in, not 104).
+SHORT = ["population.scale=0.02", "calendar.end=2017-12-25", "calendar.burn_in_weeks=8",
          "strategy.rollout=[{year=2016, neighbourhoods=10, launch=2016-03-07}, "
          "{year=2017, neighbourhoods=15, launch=2017-03-06}]"]
 
