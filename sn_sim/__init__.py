@@ -1,47 +1,52 @@
 """sn_sim: an agent-based model of Peru's Safe Neighborhood (Barrio Seguro) strategy.
 
 Library first: ``run(scenario, seed=...)`` returns Results; the CLI is a thin layer over it.
+
+Every name below is loaded on first use (PEP 562), so that importing a submodule -- every
+``sn-sim`` command starts with ``import sn_sim.cli`` -- does not pay for the model, Mesa and
+pandas until a command needs them: ``sn-sim --help`` and a one-line input error stay quick.
 """
 
-from sn_sim.api import package_version, replicate_streams, run
-from sn_sim.errors import OutputError, ScenarioError, SnSimError
-from sn_sim.model import SafeNeighbourhoodModel
-from sn_sim.observe import outcomes
-from sn_sim.observe.results import Results, load_results
-from sn_sim.observe.storage import check_output_dir, staged_directory
-from sn_sim.scenario import Scenario, load_scenario, shipped_scenario_names, validate
-from sn_sim.world.blocks import block_layer
-from sn_sim.world.neighbourhoods import STAGES
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = package_version()
+try:
+    __version__ = version("sn_sim")
+except PackageNotFoundError:  # a source tree that is not installed (as sn_sim.api.package_version)
+    __version__ = "0+unknown"
 
-# Layers above the model, loaded on first use so `import sn_sim` stays light:
-# sn_sim.compare / load_sweep / run_sweep / discover / to_ema / run_optimisation (experiments),
-# sn_sim.evaluate (evaluation),
-# sn_sim.calibrate (calibration).
-_LAYERS = {
-    "compare": "sn_sim.experiment",
-    "run_sweep": "sn_sim.experiment",
-    "load_sweep": "sn_sim.experiment",
-    "discover": "sn_sim.experiment",
-    "to_ema": "sn_sim.experiment",
-    "run_optimisation": "sn_sim.experiment",
+# name -> module that defines it.
+_NAMES = {
+    "run": "sn_sim.api", "package_version": "sn_sim.api", "replicate_streams": "sn_sim.api",
+    "OutputError": "sn_sim.errors", "ScenarioError": "sn_sim.errors", "SnSimError": "sn_sim.errors",
+    "SafeNeighbourhoodModel": "sn_sim.model",
+    "Results": "sn_sim.observe.results", "load_results": "sn_sim.observe.results",
+    "check_output_dir": "sn_sim.observe.storage", "staged_directory": "sn_sim.observe.storage",
+    "Scenario": "sn_sim.scenario", "load_scenario": "sn_sim.scenario",
+    "shipped_scenario_names": "sn_sim.scenario", "validate": "sn_sim.scenario",
+    "block_layer": "sn_sim.world.blocks", "STAGES": "sn_sim.world.neighbourhoods",
+    # The layers above the model:
+    "compare": "sn_sim.experiment", "run_sweep": "sn_sim.experiment", "load_sweep": "sn_sim.experiment",
+    "discover": "sn_sim.experiment", "to_ema": "sn_sim.experiment", "run_optimisation": "sn_sim.experiment",
     "evaluate": "sn_sim.evaluation",
     "calibrate": "sn_sim.calibration",
 }
+_MODULES = {"outcomes": "sn_sim.observe.outcomes"}
 
 
 def __getattr__(name):
-    if name in _LAYERS:
-        import importlib
+    if name in _NAMES:
+        value = getattr(import_module(_NAMES[name]), name)
+    elif name in _MODULES:
+        value = import_module(_MODULES[name])
+    else:
+        raise AttributeError(f"module 'sn_sim' has no attribute {name!r}")
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
 
-        return getattr(importlib.import_module(_LAYERS[name]), name)
-    raise AttributeError(f"module 'sn_sim' has no attribute {name!r}")
+
+def __dir__():
+    return sorted([*globals(), *_NAMES, *_MODULES])
 
 
-__all__ = [
-    "run", "Results", "load_results", "Scenario", "load_scenario", "validate", "shipped_scenario_names",
-    "SafeNeighbourhoodModel", "outcomes", "check_output_dir", "staged_directory", "replicate_streams",
-    "STAGES", "block_layer", "package_version", "ScenarioError", "OutputError", "SnSimError", "__version__",
-    *_LAYERS,
-]
+__all__ = [*_NAMES, *_MODULES, "__version__"]

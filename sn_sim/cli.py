@@ -116,10 +116,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sn_sim.api import package_version
+    import sn_sim
 
     parser = _Parser(prog="sn-sim", description="Safe Neighborhood (Barrio Seguro) agent-based model")
-    parser.add_argument("--version", action="version", version=f"sn-sim {package_version()}")
+    parser.add_argument("--version", action="version", version=f"sn-sim {sn_sim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="simulate a scenario and write panel, blocks, manifest and plots")
