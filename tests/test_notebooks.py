@@ -10,7 +10,9 @@ notebooks carry no outputs, and running them writes nothing into the repository.
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -52,16 +54,17 @@ def test_notebook_is_stored_without_outputs(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
+def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch, request):
     # The kernel inherits these: its connection file and IPython's profile (startup files,
     # history) live in the test's directory, not in a home directory CI may not have.
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    # The notebooks write into a temporary directory of their own (tempfile.mkdtemp): here, inside
-    # the test's directory, which pytest cleans up, rather than a new folder in /tmp per CI run.
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    # The notebooks write into a temporary directory of their own (tempfile.mkdtemp): here, one
+    # this test makes and removes. Not inside tmp_path: under pytest-xdist that path is long, and
+    # the process pool's forkserver puts its socket in TMPDIR (AF_UNIX paths hold 107 bytes).
+    temp = Path(tempfile.mkdtemp(prefix="sn-nb-"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     monkeypatch.setenv("TMPDIR", str(temp))
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     # A first cell, added to the copy that runs: which Python, in which environment, the kernel is
