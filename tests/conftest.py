@@ -117,11 +117,12 @@ def make_model(scenario: Scenario, seed: int = 0) -> SafeNeighbourhoodModel:
 # The longest test files first: pytest-xdist (`--dist loadfile`, pyproject.toml) hands files to
 # its workers in collection order, so a long file collected last keeps one worker busy while the
 # other has finished. Longest first balances the two cores (the order within a file is kept).
-# The order comes from `pytest --durations=60` of a full run on this 2-core machine (2026-11-29).
-LONGEST_FIRST = ("test_readme.py", "test_notebooks.py", "test_resources.py", "test_cluster.py", "test_report.py",
-                 "test_evaluation_end_to_end.py", "test_calibration.py", "test_app_browser.py", "test_baseline.py",
-                 "test_executors.py", "test_steady_state.py", "test_channels.py", "test_install.py",
-                 "test_screening.py", "test_diagnose.py", "test_discovery.py", "test_sensitivity.py")
+# The order comes from `pytest --durations=0` of a full run on this 2-core machine (2026-11-29).
+LONGEST_FIRST = ("test_readme.py", "test_cluster.py", "test_evaluation_end_to_end.py", "test_calibration.py",
+                 "test_notebooks.py", "test_report.py", "test_hostile_inputs.py", "test_executors.py",
+                 "test_extras.py", "test_baseline.py", "test_app_browser.py", "test_discovery.py",
+                 "test_diagnose.py", "test_resources.py", "test_output_safety.py", "test_channels.py",
+                 "test_steady_state.py", "test_screening.py", "test_install.py", "test_sweep.py")
 
 
 def pytest_collection_modifyitems(items):
