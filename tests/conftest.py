@@ -113,18 +113,3 @@ def make_model(scenario: Scenario, seed: int = 0) -> SafeNeighbourhoodModel:
     """A model after its burn-in, ready for direct calls to the mechanism functions."""
     return SafeNeighbourhoodModel(scenario, rng=seed)
 
-
-# The longest test files first: pytest-xdist (`--dist loadfile`, pyproject.toml) hands files to
-# its workers in collection order, so a long file collected last keeps one worker busy while the
-# other has finished. Longest first balances the two cores (the order within a file is kept).
-# The order comes from `pytest --durations=0` of a full run on this 2-core machine (2026-11-29).
-LONGEST_FIRST = ("test_readme.py", "test_cluster.py", "test_evaluation_end_to_end.py", "test_calibration.py",
-                 "test_notebooks.py", "test_report.py", "test_hostile_inputs.py", "test_executors.py",
-                 "test_extras.py", "test_baseline.py", "test_app_browser.py", "test_discovery.py",
-                 "test_diagnose.py", "test_resources.py", "test_output_safety.py", "test_channels.py",
-                 "test_steady_state.py", "test_screening.py", "test_install.py", "test_sweep.py")
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files keep their own order
