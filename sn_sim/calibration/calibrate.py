@@ -74,6 +74,9 @@ def fitted_targets(targets: list[Target], include_out_of_sample: bool = False) -
 RANGE_PULL = 0.2  # weight of the pull towards a range's centre (1 = a point target)
 EDGE = 1.0        # the error steepens past the edge of the acceptance band
 STEEPNESS = 5.0   # extra slope beyond EDGE: leaving the acceptance band costs far more than moving within it
+# Finite-difference step of the fit's Jacobian, as a share of each parameter's bound range (wide on
+# purpose: see _least_squares); the uncertainty's central differences use the same step.
+JACOBIAN_STEP = 0.04
 
 
 def residual(target: Target, simulated: float) -> float:
@@ -278,7 +281,7 @@ def _least_squares(ev: Evaluator, x0, maxiter, progress):
     hi = np.array([p.bounds[1] for p in ev.free])
     to_x = lambda z: lo + np.clip(z, 0, 1) * (hi - lo)  # noqa: E731
     cache: dict[bytes, np.ndarray] = {}
-    step = 0.04
+    step = JACOBIAN_STEP
 
     def evaluate_many(zs):
         todo = list({z.tobytes(): z for z in zs if z.tobytes() not in cache}.values())

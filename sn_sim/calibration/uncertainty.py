@@ -40,13 +40,13 @@ import datetime as dt
 
 import numpy as np
 
-from sn_sim.calibration.calibrate import (FreeParameter, fitted_targets, load_free_parameters,
+from sn_sim.calibration.calibrate import (JACOBIAN_STEP, FreeParameter, fitted_targets, load_free_parameters,
                                           parameter_overrides, prior_scenario, simulate_many)
 from sn_sim.calibration.targets import Target, load_targets
 from sn_sim.scenario import Scenario
 from sn_sim.scenario.keys import get_key
 from sn_sim.scenario.posterior import ParameterPosterior, PosteriorParameter
-STEP = 0.04        # central-difference half step, as a share of each parameter's bound range (the fit's step)
+STEP = JACOBIAN_STEP  # central-difference half step, as a share of each parameter's bound range
 Z95 = 1.959963984540054
 PRIOR_PRECISION = 12.0  # 1 / variance of a uniform on [0, 1]
 
