@@ -113,3 +113,22 @@ def make_model(scenario: Scenario, seed: int = 0) -> SafeNeighbourhoodModel:
     """A model after its burn-in, ready for direct calls to the mechanism functions."""
     return SafeNeighbourhoodModel(scenario, rng=seed)
 
+
+# Tests scheduled one by one under pytest-xdist (nodeid prefixes): the README's independent command
+# chains (test_readme.py), each long enough that keeping them on one worker would leave the other
+# idle at the end. Every other test stays on the worker of its file, as with --dist loadfile.
+SPREAD = ("tests/test_readme.py::test_every_readme_command_works_as_written[",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (pyproject.toml), except for the tests of ``SPREAD``. (xdist's
+    ``loadgroup`` would do this with marks, but it renames test ids in a way pytest 9.2 ignores.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None  # what the user asked for
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndSpreadTests(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if nodeid.startswith(SPREAD) else super()._split_scope(nodeid)
+
+    return FilesAndSpreadTests(config, log)

@@ -2,7 +2,12 @@
 extracted and run, in order, from a fresh working directory holding copies of `scenarios/` and
 `experiments/` (what a user has after cloning).
 
-Only sizes are shrunk, so that the whole sequence takes about a minute: `--scale` becomes 0.003,
+The commands run in independent chains, each from its own fresh directory and in the README's
+order: a command that reads what an earlier one wrote (`report runs/pillars` after `compare ...
+--out runs/pillars`) runs after it in the same chain, so the chains can run side by side on the
+suite's workers (`readme_chains`).
+
+Only sizes are shrunk, so that each chain takes seconds: `--scale` becomes 0.003,
 `--replicates` 2 (1 for `decompose`, which runs nine worlds per replicate), `bench --weeks` 2, the
 burn-in before 2015 8 weeks instead of 104 (`--set calendar.burn_in_weeks=8` where a command takes
 `--set`, in `[set]` of the copied sweep and optimisation files), and the copied sweep and
@@ -49,6 +54,45 @@ def readme_commands() -> list[list[str]]:
                 if argv and argv[0] == ".venv/bin/sn-sim":
                     commands.append(argv[1:])
     return commands
+
+
+# Where a command writes when its line has no --out (the sweep and optimisation files name
+# themselves; `calibrate` writes runs/calibration/).
+DEFAULT_OUT = {"sweep": "sweeps/{name}", "optimise": "optimise/{name}", "calibrate": "runs/calibration"}
+
+
+def writes(argv: list[str]) -> str | None:
+    """The directory (or file) a README command writes."""
+    if "--out" in argv:
+        return argv[argv.index("--out") + 1]
+    if argv[0] in ("sweep", "optimise"):
+        name = tomllib.loads((REPO / argv[1]).read_text())["name"]
+        return DEFAULT_OUT[argv[0]].format(name=name)
+    return DEFAULT_OUT.get(argv[0])
+
+
+def readme_chains() -> list[list[list[str]]]:
+    """The README's commands (those this test runs) in chains: a command whose arguments name what
+    an earlier command wrote joins that command's chain; the others start one. Order is kept."""
+    chains: list[list[list[str]]] = []
+    writer: dict[str, int] = {}  # path written -> its chain
+    for argv in readme_commands():
+        if argv[0] in NOT_RUN_HERE or "--scheduler" in argv:
+            continue
+        reads = [writer[a] for a in argv[1:] if a in writer]
+        if reads:
+            chain = reads[0]
+            chains[chain].append(argv)
+        else:
+            chain = len(chains)
+            chains.append([argv])
+        if writes(argv):
+            writer[writes(argv)] = chain
+    return chains
+
+
+def chain_id(chain: list[list[str]]) -> str:
+    return "-".join(dict.fromkeys(a[0] for a in chain)) + (f"-{writes(chain[0])}" if writes(chain[0]) else "")
 
 
 def readme_python() -> list[str]:
@@ -112,27 +156,49 @@ def test_the_readme_names_the_commands_a_user_needs():
     assert readme_python(), "the README shows the Python API"
 
 
-def test_every_readme_command_works_as_written(fresh_clone, capsys):
-    for argv in readme_commands():
-        if argv[0] == "app":
-            continue  # a server: served by test_install.py and test_app_browser.py
-        if "--scheduler" in argv:
-            continue  # needs the README's Dask cluster: test_cluster.py starts one and runs this
-        if argv[0] == "diagnose":
-            continue  # test_diagnose.py runs it end to end on a tiny scenario (see the module docstring)
+# Commands not run by this test (see the module docstring): `app` is a server (test_install.py and
+# test_app_browser.py serve it), `diagnose` runs end to end in test_diagnose.py; the cluster quick
+# start (`--scheduler`) runs in test_cluster.py against a real scheduler and worker.
+NOT_RUN_HERE = ("app", "diagnose")
+
+# What the README says the commands write.
+EXPECTED = ["runs/national/manifest.json", "runs/pillars/effects.csv",
+            "sweeps/sensitivity/sensitivity/sensitivity-sobol.csv",
+            "sweeps/discovery/discovery-trust_police_all-above/boxes.csv", "optimise/mix/pareto.csv",
+            "runs/calibration/fit_report.md", "runs/pillars/report.html", "national.html",
+            "runs/national-0.2/twin/manifest.json", "runs/more_police/report.html", "runs/channels"]
+CHAINS = readme_chains()
+
+
+def _expected_of(chain: list[list[str]]) -> list[str]:
+    written = [w for w in map(writes, chain) if w]
+    return [e for e in EXPECTED if any(e == w or e.startswith(w + "/") for w in written)]
+
+
+def test_the_readme_commands_form_independent_chains():
+    """Every command is in exactly one chain, in the README's order, and every file the README
+    promises is checked by the chain that writes it."""
+    flat = [argv for chain in CHAINS for argv in chain]
+    ran = [a for a in readme_commands() if a[0] not in NOT_RUN_HERE and "--scheduler" not in a]
+    assert sorted(map(tuple, flat)) == sorted(map(tuple, ran))
+    for chain in CHAINS:
+        assert [ran.index(a) for a in chain] == sorted(ran.index(a) for a in chain)
+    assert sorted(e for chain in CHAINS for e in _expected_of(chain)) == sorted(EXPECTED)
+    # The chains are real: a report after the comparison it reports on, an evaluation after its run.
+    by_first = {chain_id(c): [a[0] for a in c] for c in CHAINS}
+    assert ["compare", "report"] in by_first.values() and ["run", "evaluate", "report"] in by_first.values()
+
+
+# Under pytest-xdist the chains spread over the workers (conftest.py, SPREAD).
+@pytest.mark.parametrize("chain", CHAINS, ids=[chain_id(c) for c in CHAINS])
+def test_every_readme_command_works_as_written(chain, fresh_clone, capsys):
+    for argv in chain:
         small = shrink(argv)
         code = main(small)
         captured = capsys.readouterr()
         assert code == 0, f"sn-sim {' '.join(argv)}\n(ran as: sn-sim {' '.join(small)})\n{captured.err}"
-    # What the README says they write is there.
-    assert (fresh_clone / "runs" / "national" / "manifest.json").is_file()
-    assert (fresh_clone / "runs" / "pillars" / "effects.csv").is_file()
-    assert (fresh_clone / "sweeps" / "sensitivity" / "sensitivity" / "sensitivity-sobol.csv").is_file()
-    assert (fresh_clone / "sweeps" / "discovery" / "discovery-trust_police_all-above" / "boxes.csv").is_file()
-    assert (fresh_clone / "optimise" / "mix" / "pareto.csv").is_file()
-    assert (fresh_clone / "runs" / "calibration" / "fit_report.md").is_file()
-    assert (fresh_clone / "runs" / "pillars" / "report.html").is_file() and (fresh_clone / "national.html").is_file()
-    assert (fresh_clone / "runs" / "national-0.2" / "twin" / "manifest.json").is_file()
+    for path in _expected_of(chain):  # what the README says they write is there
+        assert (fresh_clone / path).exists(), path
 
 
 def test_the_readme_python_snippet_works(fresh_clone):

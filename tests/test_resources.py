@@ -21,10 +21,12 @@ from sn_sim.scenario import load_scenario
 PILLARS = ("police_only", "social_only", "community_only")
 BUDGET_ONLY = ("social_budget_only", "community_budget_only")  # in-kind officers kept in every pillar
 # Small and short: two cohorts, whose programs have started before the end; the accounts do not
-# need the world settled (8 weeks of burn-in, not 104).
-SHORT = ["population.scale=0.02", "calendar.end=2017-12-25", "calendar.burn_in_weeks=8",
+# need the world settled (8 weeks of burn-in, not 104), nor a year before the first cohort.
+SHORT = ["population.scale=0.006", "calendar.start=2016-01-04", "calendar.end=2017-12-25", "calendar.burn_in_weeks=8",
          "strategy.rollout=[{year=2016, neighbourhoods=10, launch=2016-03-07}, "
          "{year=2017, neighbourhoods=15, launch=2017-03-06}]"]
+
+QUICK = ["population.scale=0.006", "calendar.burn_in_weeks=8"]  # only the Ministry's rule is used
 
 
 def _resources(name: str, overrides: list[str]) -> dict[str, float]:
@@ -102,7 +104,7 @@ def test_in_kind_officers_belong_to_the_police_pillar(runs):
 def test_like_for_like_with_the_own_mix_splits_money_as_the_mix_does():
     """With the reference mix as its own mix and every officer assigned, like-for-like gives each
     pillar what the plain rule gives it (the social share is held back until programs start)."""
-    m = SafeNeighbourhoodModel(load_scenario("national_rollout", ["population.scale=0.02"]), rng=0)
+    m = SafeNeighbourhoodModel(load_scenario("national_rollout", QUICK), rng=0)
     mix = m.spec.strategy.mix
     delivering = np.array([False, True, True, True])
     programs_on = np.array([False, False, True, True])
@@ -111,7 +113,7 @@ def test_like_for_like_with_the_own_mix_splits_money_as_the_mix_does():
     police, social, community = m.ministry.split_resources(money, delivering, programs_on)
     np.testing.assert_allclose(np.array([police, social, community]), plain, rtol=1e-12, atol=0)
     # A social-only mix before programs start saves its money in the program accounts.
-    m = SafeNeighbourhoodModel(load_scenario("social_only", ["population.scale=0.02"]), rng=0)
+    m = SafeNeighbourhoodModel(load_scenario("social_only", QUICK), rng=0)
     police, social, community = m.ministry.split_resources(np.ones(4), delivering, programs_on)
     np.testing.assert_array_equal(social, np.ones(4))
     np.testing.assert_array_equal(police + community, np.zeros(4))
