@@ -19,7 +19,13 @@ Solara, Mesa's visualisation layer and their browser assets come with the ``app`
 works without the extra and says what to install when ``sn-sim app`` is used without it.
 """
 
-from sn_sim.app.controls import CONTROLS
-from sn_sim.app.model import DEFAULT_SCALE, AppModel
+from __future__ import annotations
+
+from sn_sim.lazy import lazy_package
+
+# Loaded on first use (sn_sim/lazy.py): the CLI imports this package for the `app` parser, which
+# needs neither Mesa nor the model.
+__getattr__, __dir__ = lazy_package(__name__, {
+    "CONTROLS": "sn_sim.app.controls", "AppModel": "sn_sim.app.model", "DEFAULT_SCALE": "sn_sim.app.controls"})
 
 __all__ = ["AppModel", "CONTROLS", "DEFAULT_SCALE"]

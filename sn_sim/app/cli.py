@@ -22,7 +22,7 @@ APP_FILE = Path(__file__).resolve().parent / "app.py"
 
 def register(sub) -> None:
     """Add the ``app`` subcommand to the ``sn-sim`` subparsers."""
-    from sn_sim.app.model import DEFAULT_SCALE
+    from sn_sim.app.controls import DEFAULT_SCALE
 
     p = sub.add_parser(
         "app", help="interactive page in the browser: move the policy mix, watch crime and trust (Mesa SolaraViz)",

@@ -27,6 +27,12 @@ import numpy as np
 
 from sn_sim.scenario import Scenario
 
+DEFAULT_SCENARIO = "national_rollout"  # a shipped scenario (package data), found from any directory
+# Agents per inhabitant the page starts with: 0.02 is about 300 agents for a neighbourhood of
+# 15,000 (45,000 for the national pool), a week of both mixes in a few milliseconds, so a step's
+# time goes to drawing the page (docs/app.md has measured figures). The scale is a page control.
+DEFAULT_SCALE = 0.02
+
 # Agents per inhabitant the page offers (plus the one it starts with).
 SCALE_CHOICES = ("0.005", "0.01", "0.02", "0.05", "0.1", "0.2")
 

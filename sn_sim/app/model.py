@@ -34,16 +34,12 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sn_sim.app.controls import CONTROLS, NO_STRATEGY, control_values, scenario_overrides
+from sn_sim.app.controls import (CONTROLS, DEFAULT_SCALE, DEFAULT_SCENARIO, NO_STRATEGY, control_values,
+                                 scenario_overrides)
 from sn_sim.model import SafeNeighbourhoodModel
 from sn_sim.observe import outcomes
 from sn_sim.scenario import Scenario, load_scenario
 
-DEFAULT_SCENARIO = "national_rollout"  # a shipped scenario (package data), found from any directory
-# Agents per inhabitant the page starts with: 0.02 is about 300 agents for a neighbourhood of
-# 15,000 (45,000 for the national pool), a week of both mixes in a few milliseconds, so a step's
-# time goes to drawing the page (docs/app.md has measured figures). The scale is a page control.
-DEFAULT_SCALE = 0.02
 
 # Plotted outcomes (names of the registry), top left to bottom right.
 PLOTTED = ("offences_per_1000_year", "victimisation_12m", "trust_police", "insecurity", "youth_gang_share")

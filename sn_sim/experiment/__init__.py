@@ -17,28 +17,23 @@ are imported only when used.
 
 from __future__ import annotations
 
-from sn_sim.experiment import compare as _compare_module
-from sn_sim.experiment import sensitivity as _sensitivity_module
-from sn_sim.experiment.discovery import DiscoveryResult, discover
-from sn_sim.experiment.ema import to_ema
-from sn_sim.experiment.optimise import OptimiseResult, plan_optimisation, run_optimisation
-from sn_sim.experiment.executors import DaskExecutor, Executor, LocalPoolExecutor, RunTask, run_task
-from sn_sim.experiment.sweep import (
-    SweepPlan,
-    SweepResult,
-    load_failures,
-    load_sweep,
-    plan_sweep,
-    query,
-    run_sweep,
-)
+from sn_sim.lazy import lazy_package
 
-# The functions share their modules' names: bind the package attributes to the functions
-# (the modules stay reachable as sys.modules["sn_sim.experiment.compare"], etc.).
-ComparisonResult = _compare_module.ComparisonResult
-SensitivityResult = _sensitivity_module.SensitivityResult
-compare = _compare_module.compare
-sensitivity = _sensitivity_module.sensitivity
+# name -> the module that defines it, loaded on first use (sn_sim/lazy.py): the CLI imports this
+# package for its commands' parsers and must not pay for pandas, SALib or Optuna to do so.
+_EXPORTS = {
+    "compare": "sn_sim.experiment.compare", "ComparisonResult": "sn_sim.experiment.compare",
+    "sensitivity": "sn_sim.experiment.sensitivity", "SensitivityResult": "sn_sim.experiment.sensitivity",
+    "discover": "sn_sim.experiment.discovery", "DiscoveryResult": "sn_sim.experiment.discovery",
+    "to_ema": "sn_sim.experiment.ema",
+    "run_optimisation": "sn_sim.experiment.optimise", "plan_optimisation": "sn_sim.experiment.optimise",
+    "OptimiseResult": "sn_sim.experiment.optimise",
+    **{name: "sn_sim.experiment.executors"
+       for name in ("DaskExecutor", "Executor", "LocalPoolExecutor", "RunTask", "run_task")},
+    **{name: "sn_sim.experiment.sweep"
+       for name in ("SweepPlan", "SweepResult", "load_failures", "load_sweep", "plan_sweep", "query", "run_sweep")},
+}
+__getattr__, __dir__ = lazy_package(__name__, _EXPORTS)
 
 __all__ = [
     "compare", "ComparisonResult", "run_sweep", "plan_sweep", "load_sweep", "load_failures", "query",
@@ -46,4 +41,3 @@ __all__ = [
     "DaskExecutor", "RunTask", "run_task", "discover", "DiscoveryResult", "to_ema",
     "run_optimisation", "plan_optimisation", "OptimiseResult",
 ]
-

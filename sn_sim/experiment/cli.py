@@ -246,8 +246,6 @@ def cmd_optimise(args) -> int:
 def register(sub) -> None:
     """Add ``compare``, ``decompose``, ``sweep``, ``sensitivity``, ``screen``, ``optimise``, ``discover`` and
     ``validation`` to the main CLI's subparsers."""
-    from sn_sim.experiment import validation
-
     p = sub.add_parser("compare", help="run policy mixes on common random numbers; effects against the first")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml", help="base scenario first, then the others")
     p.add_argument("--replicates", type=arguments.replicates, default=5, metavar="N",
@@ -358,4 +356,18 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no summary")
     p.set_defaults(func=cmd_discover)
 
-    validation.register(sub)
+    p = sub.add_parser("validation", help="the validation report: stylised facts the model reproduces, against the literature")
+    p.add_argument("--out", default="validation.md", metavar="FILE", help="markdown file to write (default validation.md)")
+    p.add_argument("--scale", type=float, default=0.05, help="population scale (default 0.05)")
+    p.add_argument("--replicates", type=arguments.replicates, default=2, metavar="N", help="replicates (default 2)")
+    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S")
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_validation)
+
+
+def cmd_validation(args) -> int:
+    from sn_sim.experiment.validation import write_report
+
+    print(f"wrote {write_report(args.out, args.scale, args.replicates, args.seed, args.workers, args.force)}")
+    return 0

@@ -13,9 +13,7 @@ a city) the table says so.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,29 +266,3 @@ def write_report(out: str | Path, scale: float = 0.05, replicates: int = 2, seed
     tmp.write_text(text)
     tmp.replace(out)
     return out
-
-
-def register(sub) -> None:
-    from sn_sim import arguments
-
-    p = sub.add_parser("validation", help="the validation report: stylised facts the model reproduces, against the literature")
-    p.add_argument("--out", default="validation.md", metavar="FILE", help="markdown file to write (default validation.md)")
-    p.add_argument("--scale", type=float, default=0.05, help="population scale (default 0.05)")
-    p.add_argument("--replicates", type=arguments.replicates, default=2, metavar="N", help="replicates (default 2)")
-    p.add_argument("--seed", type=arguments.seed, default=0, metavar="S")
-    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N")
-    p.add_argument("--force", action="store_true", help="replace an existing file")
-    p.set_defaults(func=cmd_validation)
-
-
-def cmd_validation(args) -> int:
-    print(f"wrote {write_report(args.out, args.scale, args.replicates, args.seed, args.workers, args.force)}")
-    return 0
-
-
-if __name__ == "__main__":  # python -m sn_sim.experiment.validation --out docs/validation.md --force
-    parser = argparse.ArgumentParser(prog="python -m sn_sim.experiment.validation")
-    sub = parser.add_subparsers(dest="command")
-    register(sub)
-    args = parser.parse_args(["validation", *sys.argv[1:]])
-    sys.exit(args.func(args))

@@ -13,6 +13,13 @@ The report layer sits above the experiment and evaluation layers: it reads their
 page can never show pictures of other numbers than the ones it prints.
 """
 
-from sn_sim.report.page import build_report, write_report
+from __future__ import annotations
+
+from sn_sim.lazy import lazy_package
+
+# Loaded on first use (sn_sim/lazy.py): the CLI imports this package for the `report` and
+# `diagnose` parsers.
+__getattr__, __dir__ = lazy_package(__name__, {"build_report": "sn_sim.report.page",
+                                               "write_report": "sn_sim.report.page"})
 
 __all__ = ["build_report", "write_report"]
