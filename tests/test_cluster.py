@@ -23,7 +23,13 @@ import pytest
 
 from mini import LHS_SWEEP, mini_scenario
 
-pytest.importorskip("distributed")
+
+@pytest.fixture(autouse=True, scope="module")
+def _needs_distributed():
+    """Skipped without distributed; imported when this file runs, not when the suite is collected
+    (every worker collects every file)."""
+    pytest.importorskip("distributed")
+
 
 BIN = Path(sys.executable).parent
 DASK = shutil.which("dask", path=str(BIN)) or shutil.which("dask")

@@ -22,7 +22,13 @@ from sn_sim.scenario.keys import get_key
 
 from mini import mini_scenario
 
-pytest.importorskip("ema_workbench")
+
+@pytest.fixture(autouse=True, scope="module")
+def _needs_ema_workbench():
+    """Skipped without ema_workbench; imported when this file runs, not when the suite is collected
+    (every worker collects every file)."""
+    pytest.importorskip("ema_workbench")
+
 
 SN_SIM = [sys.executable, "-m", "sn_sim.cli"]
 # The mini scenario cut to 2015 (launch in May, end in August) at 0.6% scale: a run in a fraction of a second.

@@ -19,7 +19,13 @@ from sn_sim.scenario.keys import get_key
 
 from mini import mini_scenario
 
-pytest.importorskip("optuna")
+
+@pytest.fixture(autouse=True, scope="module")
+def _needs_optuna():
+    """Skipped without optuna; imported when this file runs, not when the suite is collected
+    (every worker collects every file)."""
+    pytest.importorskip("optuna")
+
 
 TOY = textwrap.dedent(
     """\
