@@ -126,12 +126,37 @@ def _weighted_rate(df: pd.DataFrame, column: str, weight: pd.Series) -> pd.Serie
     return num / den
 
 
-def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
-    """The simulated counterpart of ``target``, one value per replicate (NaN if out of scope)."""
-    reps = panel["replicate"].unique()
+class _Views:
+    """The slices of one panel that the moments share (a target period's weeks, their national
+    weights, the last week), each computed once: a calibration evaluates every target on every
+    simulated panel, and recomputing them per target cost more than a small-scale run."""
+
+    def __init__(self, panel: pd.DataFrame):
+        self.panel = panel
+        self.reps = panel["replicate"].unique()
+        self.last = panel[panel["week"] == panel["week"].max()]
+        self._windows: dict[str, pd.DataFrame] = {}
+        self._weights: dict[str, pd.Series] = {}
+
+    def window(self, period: str) -> pd.DataFrame:
+        if period not in self._windows:
+            self._windows[period] = _window(self.panel, period)
+        return self._windows[period]
+
+    def national_weight(self, period: str) -> pd.Series:
+        if period not in self._weights:
+            self._weights[period] = national_weight(self.window(period))
+        return self._weights[period]
+
+
+def moment(target: Target, panel: pd.DataFrame, scenario, views: _Views | None = None) -> pd.Series:
+    """The simulated counterpart of ``target``, one value per replicate (NaN if out of scope).
+    ``views``: the panel's shared slices, when several targets are evaluated on it."""
+    views = views if views is not None and views.panel is panel else _Views(panel)
+    reps = views.reps
     tid = target.id
-    w = _window(panel, target.period)
-    last = panel[panel["week"] == panel["week"].max()]
+    w = views.window(target.period)
+    last = views.last
 
     def per_rep(values) -> pd.Series:
         return pd.Series(values, index=reps) if np.isscalar(values) else values.reindex(reps)
@@ -151,11 +176,11 @@ def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
     if tid == "activities_2019_q1q3":
         return w.groupby("replicate")["activities"].sum().reindex(reps)
     if tid == "beneficiaries_2019":
-        end = _window(panel, "2019")
+        end = views.window("2019")
         end = end[end["week"] == end["week"].max()]
         return end.groupby("replicate")["beneficiaries_to_date"].sum().reindex(reps)
     if tid == "budget_per_year":
-        return _window(panel, "2019").groupby("replicate")["cost_usd"].sum().reindex(reps)
+        return views.window("2019").groupby("replicate")["cost_usd"].sum().reindex(reps)
     if tid in ("culture_orgs_trained", "culture_projects_financed"):
         return last.groupby("replicate")[tid].sum().astype(float).reindex(reps)
     if tid.startswith("culture_"):
@@ -163,7 +188,7 @@ def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
     if tid.startswith("homicide_rate"):
         # Expected homicides given the simulated violent offences (lethality x violent): the same
         # mean as the sampled count, without its Poisson noise at reduced scales (Rao-Blackwell).
-        nw = national_weight(w)
+        nw = views.national_weight(target.period)
         expected = w["violent_offences"] * scenario.crime.lethality * nw
         yearly = expected.groupby(w["replicate"]).sum().to_frame("h")
         yearly["weeks"] = w.groupby("replicate")["week"].nunique()
@@ -181,7 +206,7 @@ def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
         w = w[w["district"] == "San Juan de Lurigancho"]
         nw = pd.Series(1.0, index=w.index)
     else:
-        nw = national_weight(w)
+        nw = views.national_weight(target.period)
     if w.empty:
         return per_rep(np.nan)
     # The registry's survey shares (inhabitant-weighted), each row also carrying its national
@@ -201,7 +226,8 @@ def moment(target: Target, panel: pd.DataFrame, scenario) -> pd.Series:
 def simulated_moments(panel: pd.DataFrame, scenario, targets: list[Target] | None = None) -> pd.DataFrame:
     """Long frame: target id x replicate -> simulated value."""
     rows = []
+    views = _Views(panel)
     for t in targets or load_targets():
-        s = moment(t, panel, scenario)
+        s = moment(t, panel, scenario, views)
         rows += [{"id": t.id, "replicate": int(r), "simulated": float(v)} for r, v in s.items()]
     return pd.DataFrame(rows)
