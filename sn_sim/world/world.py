@@ -33,6 +33,7 @@ from sn_sim.world.tally import WeekTally
 # per resident does not grow once the resident arrays outgrow the cache (a ten-times larger
 # pool). Elementwise results, and sequential random draws taken chunk by chunk, are identical.
 CHUNK = 1 << 18
+IN_PRISON = 3  # youth_at_home's fourth state, after the gang states (0, 1, 2)
 
 
 @dataclass
@@ -123,16 +124,16 @@ class World:
 
         Counted chunk by chunk of the (sorted) youth indices, so the temporaries stay small."""
         r, week, n = self.residents, self.clock.week, self.geo.n
-        youth, at_risk, involved = (np.zeros(n, dtype=np.int64) for _ in range(3))
+        # One count per (neighbourhood, state) pair, prisoners as a fourth state: a single
+        # bincount per chunk instead of a filter and three.
+        counts = np.zeros(4 * n, dtype=np.int64)
         idx = self.ages.youth_idx
         for lo in range(0, idx.size, CHUNK):
             sel = idx[lo:lo + CHUNK]
-            sel = sel[r.released_week[sel] <= week]
-            nb, gang = r.neighbourhood[sel].astype(np.intp), r.gang[sel]
-            youth += np.bincount(nb, minlength=n)
-            at_risk += np.bincount(nb[gang == GANG_AT_RISK], minlength=n)
-            involved += np.bincount(nb[gang == GANG_INVOLVED], minlength=n)
-        return youth, at_risk, involved
+            state = np.where(r.released_week[sel] <= week, r.gang[sel], np.uint8(IN_PRISON))
+            counts += np.bincount(r.neighbourhood[sel].astype(np.intp) * 4 + state, minlength=4 * n)
+        counts = counts.reshape(n, 4)
+        return counts[:, :IN_PRISON].sum(axis=1), counts[:, GANG_AT_RISK].copy(), counts[:, GANG_INVOLVED].copy()
 
 
 
