@@ -126,10 +126,10 @@ def _weighted_rate(df: pd.DataFrame, column: str, weight: pd.Series) -> pd.Serie
     return num / den
 
 
-class _Views:
+class PanelViews:
     """The slices of one panel that the moments share (a target period's weeks, their national
     weights, the last week), each computed once: a calibration evaluates every target on every
-    simulated panel, and recomputing them per target cost more than a small-scale run."""
+    simulated panel, and cutting them again per target cost about as much as a small-scale run."""
 
     def __init__(self, panel: pd.DataFrame):
         self.panel = panel
@@ -149,10 +149,10 @@ class _Views:
         return self._weights[period]
 
 
-def moment(target: Target, panel: pd.DataFrame, scenario, views: _Views | None = None) -> pd.Series:
+def moment(target: Target, panel: pd.DataFrame, scenario, views: PanelViews | None = None) -> pd.Series:
     """The simulated counterpart of ``target``, one value per replicate (NaN if out of scope).
     ``views``: the panel's shared slices, when several targets are evaluated on it."""
-    views = views if views is not None and views.panel is panel else _Views(panel)
+    views = views if views is not None and views.panel is panel else PanelViews(panel)
     reps = views.reps
     tid = target.id
     w = views.window(target.period)
@@ -226,7 +226,7 @@ def moment(target: Target, panel: pd.DataFrame, scenario, views: _Views | None =
 def simulated_moments(panel: pd.DataFrame, scenario, targets: list[Target] | None = None) -> pd.DataFrame:
     """Long frame: target id x replicate -> simulated value."""
     rows = []
-    views = _Views(panel)
+    views = PanelViews(panel)
     for t in targets or load_targets():
         s = moment(t, panel, scenario, views)
         rows += [{"id": t.id, "replicate": int(r), "simulated": float(v)} for r, v in s.items()]

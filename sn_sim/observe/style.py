@@ -133,7 +133,7 @@ def save(fig, path: str | Path, formats: Iterable[str] = FORMATS) -> list[Path]:
             if i == 0 and engine is not None:
                 # The first format has laid the figure out (constrained layout places the axes
                 # in figure fractions, the same in every format): the others reuse the layout
-                # instead of solving it again, a fifth of the time a run's plots take.
+                # instead of solving it again (about 15% of the time a run's plots take).
                 fig.set_layout_engine("none")
     finally:
         if engine is not None:
