@@ -7,8 +7,9 @@ Every name below is loaded on first use (PEP 562), so that importing a submodule
 pandas until a command needs them: ``sn-sim --help`` and a one-line input error stay quick.
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+
+from sn_sim.lazy import lazy_package
 
 try:
     __version__ = version("sn_sim")
@@ -34,19 +35,7 @@ _NAMES = {
 _MODULES = {"outcomes": "sn_sim.observe.outcomes"}
 
 
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(import_module(_NAMES[name]), name)
-    elif name in _MODULES:
-        value = import_module(_MODULES[name])
-    else:
-        raise AttributeError(f"module 'sn_sim' has no attribute {name!r}")
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
-
-
-def __dir__():
-    return sorted([*globals(), *_NAMES, *_MODULES])
+__getattr__, __dir__ = lazy_package(__name__, _NAMES, _MODULES)  # sn_sim/lazy.py
 
 
 __all__ = [*_NAMES, *_MODULES, "__version__"]

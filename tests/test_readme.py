@@ -86,8 +86,9 @@ def readme_chains() -> list[list[list[str]]]:
         else:
             chain = len(chains)
             chains.append([argv])
-        if writes(argv):
-            writer[writes(argv)] = chain
+        written = writes(argv)
+        if written:
+            writer[written] = chain
     return chains
 
 

@@ -21,9 +21,8 @@ estimator or report is used, so importing this package (the CLI does) stays chea
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from sn_sim.errors import SnSimError
+from sn_sim.lazy import lazy_package
 
 
 # Fewer replicates than this and coverage and RMSE say little (a rule of thumb: with 20, one
@@ -68,8 +67,4 @@ _EXPORTS = {
 __all__ = ["EvaluationError", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sn_sim.evaluation' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__, __dir__ = lazy_package(__name__, _EXPORTS)  # sn_sim/lazy.py
