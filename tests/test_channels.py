@@ -82,6 +82,22 @@ def test_total_is_the_effect_against_every_channel_off(decomposed, tiny_path):
             assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+def test_every_channel_off_is_the_no_intervention_twin(tiny_path):
+    """The chain starts from the twin ``sn-sim evaluate`` uses: the Strategy selects and spends but
+    nothing acts, so every outcome is the twin's, week by week. Contributions therefore add up to
+    the true effect against the twin."""
+    from sn_sim.api import run_replicate
+    from sn_sim.evaluation.twins import twin_scenario
+
+    scenario = load_scenario(tiny_path)
+    off = run_replicate(chain(scenario, None)[0][1], 5, 0)[0]
+    twin = run_replicate(twin_scenario(scenario), 5, 0)[0]
+    assert off["cost_usd"].sum() > 0 == twin["cost_usd"].sum()
+    for column in ("offences", "victims", "recorded_crimes", "arrests", "trust_score", "insecurity_score",
+                   "victimisation_12m", "youth_in_gangs", "incarcerated", "collective_efficacy"):
+        np.testing.assert_array_equal(off[column].to_numpy(), twin[column].to_numpy(), err_msg=column)
+
+
 def test_extra_patrol_lowers_offences_in_treated_neighbourhoods(decomposed):
     reps = pd.read_csv(decomposed / "replicates.csv")
     patrol = reps[(reps.scope == "treated") & (reps.outcome == "offences_per_1000_year") & (reps.channel == "patrol")]

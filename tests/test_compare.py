@@ -108,6 +108,22 @@ def test_a_scenario_against_itself_has_exactly_zero_effects(folder):
         ("mix (2)", "all", "cost_per_offence_averted"), "effect"])  # nothing averted: NaN
 
 
+def test_trust_and_insecurity_effects_add_up_by_mechanism(result):
+    """scores: each mechanism's part of the effect on the mean scores, adding up to the effect on
+    the mean score (the evaluation test checks that total against the twin independently); for
+    trust the ledger leaves little unexplained."""
+    t = result.scores.set_index(["scenario", "scope", "score", "source"]).sort_index()
+    assert set(result.scores["scenario"]) == {"mix", "police"}  # not the base against itself
+    for scope in ("all", "treated"):
+        trust = t.loc[("police", scope, "trust")]["effect"]
+        assert trust.drop("total").sum() == pytest.approx(trust["total"], abs=1e-12)
+        assert abs(trust["rest"]) < 0.1 * trust.drop(["rest", "total"]).abs().sum()
+    treated = t.loc[("police", "treated", "trust")]["effect"]
+    assert treated["patrol"] > 0 and treated["contacts_unjust"] < 0 and treated["contacts_just"] > 0
+    assert t.loc[("police", "treated", "insecurity", "patrol"), "effect"] < 0
+    assert "Trust in the police (mean score): effect by source" in result.markdown()
+
+
 def test_intervals():
     m, lo, hi = t_interval(np.array([1.0, 2.0, 3.0]))
     assert m == 2.0 and lo == pytest.approx(2 - 4.302652729911275 / math.sqrt(3))
@@ -122,9 +138,10 @@ def test_save_writes_tables_and_plots(result, tmp_path):
     out = result.save(tmp_path / "cmp")
     names = sorted(p.name for p in out.iterdir())
     assert names == [".sn_sim-output", "effects.csv", "effects.md", "manifest.json", "plots", "replicates.csv",
-                     "series.parquet", "summary.csv"]
+                     "scores.csv", "series.parquet", "summary.csv"]
     assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
-        f"{n}.{ext}" for n in ("cost_effect", "forest", "effects_over_time") for ext in ("png", "svg"))
+        f"{n}.{ext}" for n in ("cost_effect", "forest", "effects_over_time", "scores_by_source")
+        for ext in ("png", "svg"))
     assert all((out / "plots" / n).stat().st_size > 10_000 for n in ("cost_effect.png", "forest.png"))
     csv = pd.read_csv(out / "effects.csv")
     assert list(csv.columns) == ["scenario", "base", "scope", "outcome", "label", "n", "base_mean", "mean", "effect",

@@ -63,7 +63,8 @@ SEED = 7
 OUTPUTS = ("report.md", "effects.csv", "effects.md", "effects_summary.csv", "event_study.csv", "spillovers.csv",
            "by_stage_pillar.csv", "cost_effectiveness.csv", "survey.csv", "true_effects.parquet",
            "evaluation.json", "event_study.png", "estimator_comparison.png", "event_study.svg",
-           "estimator_comparison.svg", "bacon.csv", "honest_did.csv")
+           "estimator_comparison.svg", "bacon.csv", "honest_did.csv", "scores.csv", "scores_by_source.png",
+           "scores_by_source.svg")
 
 
 def cli(argv: list[str]) -> int:
@@ -169,7 +170,7 @@ def test_evaluate_writes_estimates_against_truth(evaluated):
     report = (evaluated / "report.md").read_text()  # one page for a memo: the table, spillovers, figures inside
     assert md.strip() in report and "Callaway-Sant'Anna (not-yet-treated)" in report
     assert "## Spillovers on untreated neighbours" in report and "--replicates 20" in report
-    assert report.count("](data:image/png;base64,") == 2
+    assert report.count("](data:image/png;base64,") == 3
 
     es = pd.read_csv(evaluated / "event_study.csv")
     assert {"event_study_twfe", "event_study_cs", "event_study_sa"} <= set(es["estimator"])
@@ -201,6 +202,40 @@ def test_evaluate_writes_estimates_against_truth(evaluated):
     assert np.allclose(truth["usd_per_unit"], truth["cost_usd"] / truth["quantity"])
     assert {"usd_per_offence_averted", "usd_per_pp_trust_year"} <= set(ce["measure"])
     assert (ce["cost_usd"] > 0).all()
+
+
+def test_trust_and_insecurity_effects_are_taken_apart_by_mechanism(evaluated, results, twin):
+    """scores.csv: the true ATT on each mean score, its parts by mechanism and the rest; the total
+    is the ATT computed independently from the twin, and for trust the ledger leaves little rest."""
+    from sn_sim.evaluation.twins import true_att
+
+    table = pd.read_csv(evaluated / "scores.csv").set_index(["score", "source"])
+    eff = true_effects(results, twin, ["trust_score", "insecurity_score"])
+    for score in ("trust", "insecurity"):
+        t = table.loc[score]
+        parts = t.drop(index="total")["effect"]
+        assert parts.sum() == pytest.approx(t.loc["total", "effect"], abs=1e-12)
+        assert t.loc["total", "effect"] == pytest.approx(true_att(eff, f"{score}_score")["true_att"].item(), rel=1e-6)
+    trust = table.loc["trust"]["effect"]
+    assert abs(trust["rest"]) < 0.1 * trust.drop(["rest", "total"]).abs().sum()
+    assert trust["patrol"] > 0 and trust["contacts_unjust"] < 0
+    report = (evaluated / "report.md").read_text()
+    assert "Trust and insecurity by mechanism" in report and "Visible extra patrol" in report
+
+
+def test_evaluate_channels_takes_the_effects_apart_by_channel(workdir):
+    run_one = workdir / "run_one"  # one replicate: the decomposition runs every channel's world once
+    assert cli(["run", str(workdir / "tiny_eval.toml"), "--out", str(run_one), "--seed", str(SEED), "--quiet",
+                "--no-plots"]) == 0
+    out = workdir / "with_channels"
+    assert cli(["evaluate", str(run_one), "--channels", "--workers", "1", "--no-plots", "--quiet",
+                "--out", str(out), "--outcome", "recorded_crimes_per_1000_year"]) == 0
+    manifest = json.loads((out / "channels" / "manifest.json").read_text())
+    assert manifest["seed"] == SEED and manifest["replicates"] == 1 and manifest["order"][0] == "patrol"
+    table = pd.read_csv(out / "channels" / "channels.csv")
+    total = table[(table.scope == "treated") & (table.channel == "total")].set_index("outcome")["effect"]
+    assert total["offences_per_1000_year"] < 0
+    assert "## Effects by channel" in (out / "report.md").read_text()
 
 
 def test_refuses_to_overwrite_and_force_reuses_the_twin(run_dir, evaluated, capsys):

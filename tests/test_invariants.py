@@ -55,11 +55,29 @@ def test_never_treated_neighbourhoods_stay_in_the_panel_every_week(panel, tiny_s
 # --- signs and ranges ----------------------------------------------------------------------------------
 
 
+# The scores' ledger columns carry the sign of their source (a contribution, not an amount);
+# those of the environment (crime, disorder) take either sign.
+LEDGER_SIGNS = {"trust_from_contacts_just": 1, "trust_from_contacts_unjust": -1, "trust_from_raids": -1,
+                "trust_from_victim_response": 1, "trust_from_victim_no_response": -1, "trust_from_patrol": 1,
+                "insecurity_from_patrol": -1, "insecurity_from_victimisation": 1,
+                "insecurity_from_crime": 0, "insecurity_from_disorder": 0}
+
+
 def test_no_count_or_amount_is_negative(panel):
-    numeric = panel.select_dtypes(include="number")
+    numeric = panel.select_dtypes(include="number").drop(columns=list(LEDGER_SIGNS))
     assert numeric.shape[1] > 30
     negative = {c: float(numeric[c].min()) for c in numeric if (numeric[c].dropna() < 0).any()}
     assert not negative, negative
+
+
+def test_score_ledger_columns_have_their_sources_sign(panel):
+    assert {c for c in panel if "_from_" in c} == set(LEDGER_SIGNS)
+    for column, sign in LEDGER_SIGNS.items():
+        x = panel[column].to_numpy()
+        assert not np.isnan(x).any(), column
+        assert (sign * x >= -1e-12).all(), (column, x.min(), x.max())
+    for score in ("trust_score", "insecurity_score"):
+        assert panel[score].between(0.0, 1.0).all(), score
 
 
 @pytest.mark.parametrize("column", RATES)

@@ -22,6 +22,9 @@ def snapshot(world) -> dict[str, object]:
             value = getattr(obj, f.name)
             if isinstance(value, np.ndarray):
                 state[f"{section}.{f.name}"] = value.copy()
+    for ledger in ("trust_ledger", "insecurity_ledger"):
+        state[f"{ledger}.rows"] = getattr(world, ledger).rows.copy()
+        state[f"{ledger}.score_sum"] = getattr(world, ledger).score_sum.copy()
     state["effort"] = id(world.effort)
     state["offences"] = id(world.offences)
     state["ages"] = id(world.ages)

@@ -109,7 +109,8 @@ def test_compare_report_says_how_the_mixes_differ(outputs):
     assert "police_heavy against mini" in page
     assert re.search(r"Trust the police: [+-]?\d+\.\d+ .*? percentage points — (clearly (higher|lower) than under "
                      r"mini|no clear difference from mini|the same as under mini)", page)
-    assert page.count('<img src="data:image/svg+xml;base64,') == 3
+    # Effects over time, forest, cost against effect, scores by source.
+    assert page.count('<img src="data:image/svg+xml;base64,') == 4
     self_contained(page)
 
 
@@ -173,7 +174,7 @@ def test_reports_render_in_the_browser_offline(outputs):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            for path, figures in ((outputs / "run" / "report.html", len(RUN_FIGURES)), (outputs / "cmp.html", 3)):
+            for path, figures in ((outputs / "run" / "report.html", len(RUN_FIGURES)), (outputs / "cmp.html", 4)):
                 page = browser.new_page(viewport={"width": 1200, "height": 900})
                 problems, requests = [], []
                 page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
              "and hold them against the true effects from a counterfactual twin",
         description="Write RUN_DIR/evaluation/ (or --out): effects.csv/.md (estimates, 95% CI, true effect, bias), "
                     "spillovers.csv, by_stage_pillar.csv, cost_effectiveness.csv, event_study.png/.svg, "
-                    "estimator_comparison.png/.svg. If RUN_DIR has no twin/ subdirectory, the no-intervention twin is "
+                    "estimator_comparison.png/.svg, scores.csv and scores_by_source.png/.svg (the true effects on "
+                    "trust and insecurity by mechanism). If RUN_DIR has no twin/ subdirectory, the no-intervention twin is "
                     "simulated from the run's manifest (same scenario without the rollout, same seed) and saved "
                     "to the evaluation's twin/. Several RUN_DIRs (e.g. police_only, social_only, community_only "
                     "runs) are evaluated in turn and compared in comparison.csv.",
@@ -42,7 +43,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"outcomes to estimate (default all): {', '.join(OUTCOME_NAMES)}")
     p.add_argument("--period", default="quarter", choices=("week", "month", "quarter", "year"),
                    help="period of the administrative (recorded-crime) panel (default quarter)")
-    p.add_argument("--no-plots", action="store_true", help="skip the event study and estimator comparison figures")
+    p.add_argument("--channels", action="store_true",
+                   help="also take the effects apart by the Strategy's channels, as `sn-sim decompose` does on the "
+                        "run's scenario, seed and replicates (channels/: tables and waterfalls; about 9 more runs "
+                        "per replicate)")
+    p.add_argument("--workers", type=arguments.positive, default=None, metavar="N",
+                   help="local processes for --channels (default all cores)")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_evaluate)
     return p
@@ -63,7 +70,8 @@ def cmd_evaluate(args) -> int:
     for d in args.run_dirs:
         check_run_dir(d)  # a missing or invalid RUN_DIR fails before any work
     kwargs = dict(survey_size=args.survey_size, seed=args.seed, outcomes=args.outcomes, period=args.period,
-                  plots=not args.no_plots)
+                  plots=not args.no_plots, channels=args.channels, workers=args.workers,
+                  channel_progress=not args.quiet)
     if len(args.run_dirs) > 1:
         table, evaluations = evaluate_many(args.run_dirs, args.out, force=args.force, progress=None, **kwargs)
         if not args.quiet:
@@ -93,11 +101,22 @@ def cmd_evaluate(args) -> int:
     if not args.quiet:
         s = ev.effects_summary
         print(f"wrote {ev.out}/ (report.md, effects.csv, effects.md, spillovers.csv, by_stage_pillar.csv, bacon.csv, honest_did.csv, "
-              f"cost_effectiveness.csv{'' if args.no_plots else ', event_study and estimator_comparison (.png, .svg)'}); "
+              f"cost_effectiveness.csv, scores.csv{'' if args.no_plots else ', event_study, estimator_comparison and scores_by_source (.png, .svg)'}{', channels/' if args.channels else ''}); "
               f"twin: {ev.metadata['twin_source']}")
         if not s.empty:
             print_summary(s, ev.metadata.get("replicates"))
+        print_mechanisms(ev)
     return 0
+
+
+def print_mechanisms(ev) -> None:
+    """The true effects on trust and insecurity by mechanism and, with --channels, by channel."""
+    from sn_sim.experiment import scores
+
+    if not ev.scores.empty:
+        print("\n" + scores.markdown(ev.scores.assign(run=ev.metadata["scenario_name"]), "run", heading="##"))
+    if ev.channels is not None:
+        print(ev.channels.markdown())
 
 
 def print_summary(summary, replicates) -> None:

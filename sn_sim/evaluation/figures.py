@@ -188,3 +188,13 @@ def power_curve_figure(table: pd.DataFrame):
                 "power, dashed: 5% (the false-positive rate when there is no effect); administrative outcomes do not "
                 "depend on the survey size (flat lines)" + ("; line style: rollout design" if len(designs) > 1 else ""))
     return fig
+
+
+def scores_figure(scores_table: pd.DataFrame, run_name: str):
+    """Waterfalls of the true ATT on the mean trust and insecurity scores by mechanism
+    (twins.true_effects_by_source; drawn by :func:`sn_sim.experiment.scores.figure`)."""
+    from sn_sim.experiment import scores
+
+    return scores.figure(scores_table.assign(run=run_name), "run",
+                         "Which mechanisms moved trust and insecurity in the treated neighbourhoods?",
+                         "true ATT (treated run minus twin, neighbourhood-weeks from launch): " + scores.FIGURE_NOTE)

@@ -38,9 +38,10 @@ from sn_sim.evaluation import estimators as est
 from sn_sim.evaluation.effects import (cost_table, diagnostic_tables, estimate_effects, spillover_table,
                                       stage_pillar_table, summarise_effects)
 from sn_sim.evaluation.figures import (estimator_comparison_figure, event_study_figure, plot_estimator_comparison,
-                                      plot_event_study)
+                                      plot_event_study, scores_figure)
 from sn_sim.evaluation.measures import OUTCOMES, RENAMED
-from sn_sim.evaluation.twins import check_twin, run_twin, scenario_of, true_effects
+from sn_sim.evaluation.twins import check_twin, run_twin, scenario_of, true_effects, true_effects_by_source
+from sn_sim.observe import style
 from sn_sim.observe.provenance import provenance
 from sn_sim.observe.results import Results
 from sn_sim.observe.storage import check_output_dir, file_checksums, staged_directory
@@ -66,6 +67,11 @@ class Evaluation:
     out: Path | None = None
     bacon: pd.DataFrame = field(default_factory=pd.DataFrame)
     honest_did: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # The true ATT on the mean trust and insecurity scores by mechanism (twins.true_effects_by_source).
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # With channels=True: the effects taken apart by the Strategy's channels
+    # (experiment.channels.Decomposition; its total is the effect against the twin).
+    channels: object | None = field(repr=False, default=None)
 
     def plot(self, name: str = "event_study"):
         """One evaluation figure as a matplotlib Figure (shown inline in a notebook): ``event_study``
@@ -74,7 +80,10 @@ class Evaluation:
             return event_study_figure(self.event_study, self.metadata["outcomes"], self.metadata["period"])
         if name == "estimator_comparison":
             return estimator_comparison_figure(self.effects, self.metadata["outcomes"])
-        raise EvaluationError(f"plot: unknown figure {name!r} (expected event_study or estimator_comparison)")
+        if name == "scores_by_source" and not self.scores.empty:
+            return scores_figure(self.scores, self.metadata["scenario_name"])
+        raise EvaluationError(f"plot: unknown figure {name!r} (expected event_study, estimator_comparison or "
+                              f"scores_by_source)")
 
 
 # --- markdown -----------------------------------------------------------------------------------
@@ -157,6 +166,19 @@ def report_markdown(ev: Evaluation, figures: dict[str, bytes] | None = None) -> 
                              f"[{_fmt(d['ci_low'].mean())}, {_fmt(d['ci_high'].mean())}] | {_fmt(true)} | "
                              f"{d['interpretation'].mode().iloc[0]} |")
             lines.append("")
+    if not ev.scores.empty:
+        from sn_sim.experiment import scores
+
+        lines += ["## Trust and insecurity by mechanism (true ATT)", "",
+                  "The true ATT on the mean scores (treated neighbourhood-weeks from launch, treated run minus twin) "
+                  "taken apart by mechanism. " + scores.NOTE, "",
+                  scores.markdown(ev.scores.assign(run=meta["scenario_name"]), "run", heading="###"), ""]
+    if ev.channels is not None:
+        lines += ["## Effects by channel", "", "From `--channels` (tables and waterfalls in channels/): each channel "
+                  "of the Strategy switched on in turn, on the run's seed and replicates; the world with every channel "
+                  "off is the twin, so the contributions add up to the true effect.", ""]
+        lines += [x.replace("# ", "### ", 1) if x.startswith("## ") else x
+                  for x in ev.channels.markdown().splitlines()[2:]] + [""]
     for name, png in (figures or {}).items():
         lines += [f"## {name.replace('_', ' ').capitalize()}", "",
                   f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})", ""]
@@ -185,7 +207,8 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
              survey_size: int = 400, seed: int | None = None, outcomes: list[str] | None = None,
              period: str = "quarter", leads: int | None = None, lags: int | None = None,
              force: bool = False, plots: bool = True, alpha: float = 0.05,
-             progress: Callable[[int], None] | None = None) -> Evaluation:
+             progress: Callable[[int], None] | None = None, channels: bool = False, workers: int | None = None,
+             channel_progress: bool = False) -> Evaluation:
     """Evaluate a run: estimated against true effects, spillovers, stages and pillars, cost.
 
     Parameters
@@ -202,6 +225,9 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
     period : period of the administrative data: week, month, quarter (default) or year
     leads, lags : event-study window in periods (default per period; survey: 2 and 3 years)
     progress : callback for the twin's simulated weeks
+    channels : also take the effects apart by the Strategy's channels (``sn-sim decompose`` on the
+        run's scenario, seed and replicates: about nine more runs per replicate, on ``workers``
+        local processes; ``channel_progress`` shows a bar); saved in ``channels/``
 
     Returns
     -------
@@ -244,6 +270,7 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         weekly = true_effects(results, twin)
+        by_source = true_effects_by_source(results, twin)
         admin = admin_data(results, twin, period)
         survey = survey_data(results, twin, size=survey_size, seed=survey_seed)
         effects, dynamic, skipped = estimate_effects(admin, survey, results.neighbourhoods, outcomes, period,
@@ -268,7 +295,12 @@ def evaluate(source: str | Path | Results, out: str | Path | None = None, *, twi
     }
     ev = Evaluation(effects=effects, effects_summary=summary, event_study=dynamic, spillovers=spill,
                     by_stage_pillar=stage_pillar, cost_effectiveness=costs, survey=survey, true_effects=weekly,
-                    metadata=meta, twin=twin, out=None, bacon=bacon, honest_did=honest)
+                    metadata=meta, twin=twin, out=None, bacon=bacon, honest_did=honest, scores=by_source)
+    if channels:
+        from sn_sim.experiment.channels import decompose
+
+        ev.channels = decompose(scenario, replicates=int(m.get("replicates", 1)), seed=int(m.get("seed", 0)),
+                                workers=workers, progress=channel_progress)
     if out is not None:
         ev.out = write_evaluation(ev, out, force=force, save_twin=twin_source in ("computed", "previous evaluation"),
                                   plots=plots)
@@ -299,7 +331,8 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
         tables = {"effects.csv": ev.effects, "effects_summary.csv": ev.effects_summary,
                   "event_study.csv": ev.event_study, "spillovers.csv": ev.spillovers,
                   "by_stage_pillar.csv": ev.by_stage_pillar, "cost_effectiveness.csv": ev.cost_effectiveness,
-                  "survey.csv": ev.survey, "bacon.csv": ev.bacon, "honest_did.csv": ev.honest_did}
+                  "survey.csv": ev.survey, "bacon.csv": ev.bacon, "honest_did.csv": ev.honest_did,
+                  "scores.csv": ev.scores}
         for name, table in tables.items():
             table.to_csv(tmp / name, index=False)
         (tmp / "effects.md").write_text(effects_markdown(ev.effects_summary, ev.metadata))
@@ -311,7 +344,13 @@ def write_evaluation(ev: Evaluation, out: Path, force: bool = False, save_twin: 
         if plots:
             plot_event_study(ev.event_study, tmp / "event_study.png", ev.metadata["outcomes"], ev.metadata["period"])
             plot_estimator_comparison(ev.effects, tmp / "estimator_comparison.png", ev.metadata["outcomes"])
-            figures = {name: (tmp / f"{name}.png").read_bytes() for name in ("estimator_comparison", "event_study")}
+            names = ["estimator_comparison", "event_study"]
+            if not ev.scores.empty:
+                style.save(scores_figure(ev.scores, ev.metadata["scenario_name"]), tmp / "scores_by_source.png")
+                names.append("scores_by_source")
+            figures = {name: (tmp / f"{name}.png").read_bytes() for name in names}
+        if ev.channels is not None:
+            ev.channels.save(tmp / "channels", plots=plots)
         (tmp / "report.md").write_text(report_markdown(ev, figures))
         if save_twin and ev.twin is not None:
             ev.twin.save(tmp / "twin", plots=False)

@@ -162,3 +162,25 @@ def first_selection_week(results: Results) -> int | None:
     p = results.panel
     active = p[p["stage"].astype(str) != "none"]
     return int(active["week"].min()) if len(active) else None
+
+
+def true_effects_by_source(results: Results, twin: Results) -> pd.DataFrame:
+    """The true ATT on the mean trust and insecurity scores taken apart by mechanism
+    (experiment/scores.py): per replicate, each ledger column's true effect averaged over the
+    treated neighbourhood-weeks from launch on (as :func:`true_att`), so that the parts and the
+    rest add up to the ATT on the mean score; then means and 95% intervals across replicates.
+    Empty when a panel has no ledger columns (runs saved before version 0.5)."""
+    from sn_sim.experiment import scores
+    from sn_sim.observe.outcomes import LEDGER_OUTCOMES
+
+    names = list(LEDGER_OUTCOMES)
+    if not all(c in results.panel.columns and c in twin.panel.columns for c in names):
+        return pd.DataFrame()
+    effects = true_effects(results, twin, names)
+    post = effects[effects["event_week"].notna() & (effects["event_week"].fillna(-1) >= 0)]
+    zero = dict.fromkeys(names, 0.0)
+    rows = []
+    for r, g in post.groupby("replicate"):
+        att = {o: float(g[f"{o}_effect"].mean()) for o in names}
+        rows += [{"replicate": int(r), **row} for row in scores.replicate_rows(att, zero)]
+    return scores.summarise(pd.DataFrame(rows), []) if rows else pd.DataFrame()

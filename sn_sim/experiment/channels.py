@@ -140,19 +140,9 @@ class Decomposition:
             vals = np.array([sub.loc[c, "effect"] for c in order]) * factor
             lo = np.array([sub.loc[c, "ci_low"] for c in order]) * factor
             hi = np.array([sub.loc[c, "ci_high"] for c in order]) * factor
-            start = np.concatenate([[0.0], np.cumsum(vals)[:-1]])
-            colours = np.where(vals < 0, style.BLUE, style.VERMILLION)  # down / up
-            y = np.arange(len(order))
-            ax.barh(y, vals, left=start, color=colours)
-            ax.errorbar(start + vals, y, xerr=[np.maximum(vals - lo, 0), np.maximum(hi - vals, 0)], fmt="none",
-                        ecolor=style.BLACK, lw=0.8, capsize=2)
-            total = sub.loc["total"]
-            ax.barh(len(order), total["effect"] * factor, color=style.GREY, hatch="//")
-            style.zero_line(ax, "x")
-            ax.set_yticks(list(y) + [len(order)], [CHANNEL_LABELS[c].split(" (")[0] for c in order] + ["Total"])
-            ax.invert_yaxis()
+            style.waterfall(ax, [CHANNEL_LABELS[c].split(" (")[0] for c in order], vals, lo, hi,
+                            sub.loc["total", "effect"] * factor)
             ax.set_title(f"{label}\n({unit}; change against no channel)", fontsize=9)
-            style.tidy(ax, grid=False)
         style.title(fig, f"Which of the Strategy's channels produced the effect of {self.manifest['scenario_name']}?",
                     f"{'treated neighbourhoods' if scope == 'treated' else 'whole pool'}: each channel's contribution "
                     "(blue: down, vermillion: up) with its 95% interval across replicates, stacked to the total "

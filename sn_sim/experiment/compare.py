@@ -20,6 +20,10 @@ the post period, as a ratio of means across replicates with a Fieller 95% interv
 offences are not averted on average; no interval when it is unbounded because averted offences
 are not clearly above 0). Scenarios with ``strategy.resources.like_for_like`` have the same total
 cost as their reference mix, so their costs per offence averted compare like with like.
+
+The effects on the mean trust and insecurity scores are also taken apart by mechanism (contacts
+by quality, raids, victims with and without a response, visible patrol; offence rate, disorder,
+own victimisation), from the scores' ledger (:mod:`sn_sim.experiment.scores`): ``scores``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.errors import ScenarioError, SnSimError
+from sn_sim.experiment import scores as score_sources
 from sn_sim.experiment.paired import (  # noqa: F401  (re-exported: the comparison's public names)
     CPA, LEVEL_OUTCOMES, OUTCOMES, SCOPE_LABELS, markdown_table, ratio_interval,
     run_on_common_numbers, t_interval,
@@ -63,6 +68,9 @@ class ComparisonResult:
     # With channels=True: each treating scenario's effects taken apart by channel (scenario name
     # -> channels.Decomposition), on the same seed and replicates.
     channels: dict = field(default_factory=dict)
+    # Effects on the mean trust and insecurity scores by source: one row per scenario x scope x
+    # score x source (experiment/scores.py); empty for comparisons saved before version 0.5.
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def base(self) -> str:
@@ -101,6 +109,10 @@ class ComparisonResult:
                  f"averted in the post period (Fieller interval; none shown when unbounded).", ""]
         for scope in outcomes.SCOPES:
             lines += [f"## {SCOPE_LABELS[scope].capitalize()}", "", markdown_table(self.table(scope)), ""]
+        if not self.scores.empty:
+            treated = self.scores[self.scores["scope"] == "treated"]
+            lines += ["## Trust and insecurity by mechanism, in the neighbourhoods each scenario treats", "",
+                      score_sources.NOTE, "", score_sources.markdown(treated, "scenario", heading="###")]
         return "\n".join(lines)
 
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
@@ -113,6 +125,7 @@ class ComparisonResult:
         check_output_dir(out, force, kind="compare")
         with staged_directory(out, "compare") as tmp:
             self.effects.to_csv(tmp / "effects.csv", index=False)
+            self.scores.to_csv(tmp / "scores.csv", index=False)
             (tmp / "effects.md").write_text(self.markdown() + "\n")
             self.summary.to_csv(tmp / "summary.csv", index=False)
             self.replicates.to_csv(tmp / "replicates.csv", index=False)
@@ -132,22 +145,27 @@ class ComparisonResult:
     def plot(self, name: str = "effects_over_time", scope: str = "all"):
         """One comparison figure as a matplotlib Figure (shown inline in a notebook): ``name`` is
         ``effects_over_time`` (paired effects week by week, whole pool), ``forest`` (effects with
-        intervals, both scopes) or ``cost_effect`` (extra cost against offences averted);
-        ``scope`` ``all`` or ``treated`` for ``cost_effect``."""
+        intervals, both scopes), ``cost_effect`` (extra cost against offences averted) or
+        ``scores_by_source`` (waterfalls of the effects on trust and insecurity by mechanism);
+        ``scope`` ``all`` or ``treated`` for ``cost_effect`` and ``scores_by_source``."""
         if name not in FIGURES:
             raise SnSimError(f"plot: unknown figure {name!r} (expected one of {', '.join(FIGURES)})")
         if scope not in outcomes.SCOPES:
             raise SnSimError(f"plot: unknown scope {scope!r} (expected one of {', '.join(outcomes.SCOPES)})")
         if name == "cost_effect":
             return cost_effect_figure(self, scope)
+        if name == "scores_by_source":
+            return scores_figure(self, scope)
         if scope != "all":
             raise SnSimError(f"plot: {name} has no scope (effects over time: the whole pool, whose weeks are "
                              "paired; forest: both scopes)")
         return forest_figure(self) if name == "forest" else effects_over_time_figure(self)
 
     def figures(self) -> dict:
-        """Every comparison figure (name -> Figure), on the whole pool."""
-        return {name: self.plot(name) for name in FIGURES}
+        """Every comparison figure (name -> Figure): on the whole pool, the mechanisms on the
+        treated neighbourhoods (where they act); none for a comparison saved without scores."""
+        return {name: self.plot(name, "treated" if name == "scores_by_source" else "all") for name in FIGURES
+                if name != "scores_by_source" or not self.scores.empty}
 
     def write_figures(self, directory: str | Path) -> list[Path]:
         """Save every figure into ``directory`` as PNG and SVG; return the paths."""
@@ -175,7 +193,7 @@ def format_effect(e: float, lo: float, hi: float, dec: int, signed: bool = True)
 
 # --- Reading a saved comparison -------------------------------------------------------------
 
-COMPARE_FILES = ("effects.csv", "effects.md", "summary.csv", "replicates.csv", "series.parquet")
+COMPARE_FILES = ("effects.csv", "effects.md", "summary.csv", "replicates.csv", "series.parquet", "scores.csv")
 
 
 def load_comparison(path: str | Path, verify: bool = True) -> ComparisonResult:
@@ -221,9 +239,14 @@ def load_comparison(path: str | Path, verify: bool = True) -> ComparisonResult:
     series = frames["series.parquet"]
     if "date" in series.columns:
         series["date"] = pd.to_datetime(series["date"])
+    by_source = pd.DataFrame()
+    if (path / "scores.csv").is_file():  # comparisons saved before version 0.5 have none
+        with reading(path / "scores.csv"):
+            by_source = pd.read_csv(path / "scores.csv", keep_default_na=False, na_values=[""])
     try:
         return ComparisonResult(effects=frames["effects.csv"], summary=frames["summary.csv"],
-                                replicates=frames["replicates.csv"], series=series, manifest=manifest)
+                                replicates=frames["replicates.csv"], series=series, manifest=manifest,
+                                scores=by_source)
     except (KeyError, TypeError) as exc:
         raise SnSimError(f"{mpath}: incomplete compare manifest ({exc})") from None
 
@@ -294,6 +317,7 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
                                     executor=executor, progress=progress, what="compare")
 
     effects, summary, reps, series = _analyse(results, names, replicates)
+    by_source = _scores(results, names, replicates)
     from sn_sim.api import package_version
     from sn_sim.observe.provenance import provenance
 
@@ -317,7 +341,7 @@ def compare(scenarios: Sequence[Scenario | str | Path], replicates: int = 5, see
                                                  scheduler=scheduler, executor=executor, progress=progress)
         manifest["channels"] = {n: f"channels/{safe_name(n)}" for n in decompositions}
     res = ComparisonResult(effects=effects, summary=summary, replicates=reps, series=series, manifest=manifest,
-                           scenarios=scs, channels=decompositions)
+                           scenarios=scs, channels=decompositions, scores=by_source)
     if out is not None:
         res.save(out, force=force, plots=plots)
     return res
@@ -384,6 +408,22 @@ def _analyse(results, names, replicates):
     return effects, summary, reps, pd.concat(series, ignore_index=True)
 
 
+def _scores(results, names, replicates) -> pd.DataFrame:
+    """Effects on the mean trust and insecurity scores by source, each scenario against the base
+    on its own scope (as the effects table)."""
+    rows = []
+    for i, name in enumerate(names[1:], start=1):
+        for r in range(replicates):
+            agg, base_agg = results[(i, r)]["totals"], results[(0, r)]["totals"]
+            for scope in outcomes.SCOPES:
+                mask = None if scope == "all" else agg["treated"].to_numpy()
+                own = outcomes.summarise_totals(agg, mask, outcomes.LEDGER_OUTCOMES)
+                ref = outcomes.summarise_totals(base_agg, mask, outcomes.LEDGER_OUTCOMES)
+                rows += [{"scenario": name, "scope": scope, "replicate": r, **row}
+                         for row in score_sources.replicate_rows(own, ref)]
+    return score_sources.summarise(pd.DataFrame(rows), ["scenario", "scope"]) if rows else pd.DataFrame()
+
+
 # --- Plots ------------------------------------------------------------------------------------
 
 # The weekly series a comparison plots: the registry's series outcomes and the cumulative total
@@ -398,7 +438,7 @@ SERIES_UNITS = {n: ("percentage points" if outcomes.get(n).percent else outcomes
 SERIES_FACTORS = {n: 100 for n in outcomes.SERIES_OUTCOMES if outcomes.get(n).percent} | {
     "total_cost_to_date_usd": 1e-6}
 SMOOTH_WEEKS = 4
-FIGURES = ("effects_over_time", "forest", "cost_effect")
+FIGURES = ("effects_over_time", "forest", "cost_effect", "scores_by_source")
 
 
 def _date_axis(ax) -> None:
@@ -570,3 +610,14 @@ def cost_effect_figure(res: ComparisonResult, scope: str = "all"):
                 "averted = extra total cost / offences averted (Fieller interval; none when unbounded); right = "
                 "more offences averted, up = more spent")
     return fig
+
+
+def scores_figure(res: ComparisonResult, scope: str = "treated"):
+    """Waterfalls of the effects on the mean trust and insecurity scores by mechanism, one row per
+    scenario (experiment/scores.py)."""
+    if res.scores.empty:
+        raise SnSimError("plot: this comparison has no scores by source (saved before version 0.5)")
+    t = res.scores[res.scores["scope"] == scope]
+    where = "in the neighbourhoods each scenario treats" if scope == "treated" else "over the whole pool"
+    return score_sources.figure(t, "scenario", f"Which mechanisms moved trust and insecurity, {where}?",
+                                f"against {res.base}, at the end of the run: " + score_sources.FIGURE_NOTE)

@@ -79,8 +79,9 @@ def run_task(task: RunTask) -> dict[str, Any]:
     panel, _, _ = api.run_replicate(scenario, task.seed, task.replicate)
     if task.kind == "totals":
         return {"totals": outcomes.neighbourhood_totals(panel, task.post_start)}
-    if task.kind == "compare":
-        totals = outcomes.neighbourhood_totals(panel, task.post_start)
+    if task.kind == "compare":  # with the scores' ledger: effects on trust and insecurity by source
+        totals = outcomes.neighbourhood_totals(panel, task.post_start,
+                                               outcomes.SUMMARY_OUTCOMES + outcomes.LEDGER_OUTCOMES)
         return {
             "totals": totals,
             "series_all": outcomes.series(panel),

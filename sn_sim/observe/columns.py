@@ -80,6 +80,23 @@ def _derived(name, unit, population, definition):
 
 
 NB = "the neighbourhood"
+ALL_RESIDENTS = "residents of the neighbourhood, any age, prisoners included"
+# What each source of the scores' ledger (world/ledger.py) books, in the ledger's order.
+TRUST_SOURCE_DEFINITIONS = {
+    "contacts_just": "part of the mean trust score put there by procedurally just community-police contacts (+)",
+    "contacts_unjust": "... by poor community-police contacts (−)",
+    "raids": "... by heavy-handed intelligence operations on the resident's block (−)",
+    "victim_response": "... by victimisations whose offender was arrested (+)",
+    "victim_no_response": "... by victimisations without an arrest (−)",
+    "patrol": "... by visible extra patrol on the resident's block (+)",
+}
+INSECURITY_SOURCE_DEFINITIONS = {
+    "crime": "part of the mean insecurity score put there by the neighbourhood's offence rate relative to its "
+             "pre-period level (ODD §7.14)",
+    "disorder": "... by the block's disorder relative to its pre-period level (recovered spaces lower it)",
+    "patrol": "... by patrol beyond routine on the resident's block (−)",
+    "victimisation": "... by the jump in a victim's insecurity (+)",
+}
 NB_WEEK = "the neighbourhood, this week"
 
 # --- panel.parquet ------------------------------------------------------------------------------
@@ -177,6 +194,26 @@ PANEL_GROUPS: tuple[Group, ...] = (
         "(one per person) decides both victimisation and reporting. The trust scale is ENAHO's (not ENAPRES's "
         "none/some/a lot scale; ODD §8). INEI's rolling 12-month windows (semesters) correspond to a 52-week window "
         "ending at the window's last week."
+    )),
+    Group("Trust and insecurity by source (stocks)", (
+        _stock("trust_score", "score 0–1", ALL_RESIDENTS,
+               "mean trust-in-the-police score (the latent score behind `trust_police`)"),
+        *(_stock(f"trust_from_{source}", "score 0–1", ALL_RESIDENTS, definition)
+          for source, definition in TRUST_SOURCE_DEFINITIONS.items()),
+        _stock("insecurity_score", "score 0–1", ALL_RESIDENTS,
+               "mean perceived-insecurity score (the latent score behind `insecurity`)"),
+        *(_stock(f"insecurity_from_{source}", "score 0–1", ALL_RESIDENTS, definition)
+          for source, definition in INSECURITY_SOURCE_DEFINITIONS.items()),
+    ), intro=(
+        "The scores' ledger (ODD §7.13–7.14): every change a mechanism makes to a person's score is booked to "
+        "its source, and the weekly relaxation towards each person's long-run level takes back the same share of "
+        "every booking as of the score. Each `*_from_*` column is the part of the neighbourhood's mean score that "
+        "the source has put there and relaxation has not yet taken back (per resident, any age, prisoners "
+        "included), at the end of the week. In two runs on common random numbers (a scenario and its base or "
+        "twin) the difference in `trust_score` is the sum of the differences of the `trust_from_*` columns plus a "
+        "rest (deaths and in-movers carrying a deviation away, clipping at 0 and 1, float32 rounding), so an "
+        "effect on the mean score can be taken apart by mechanism. Levels are relative to the long-run anchors "
+        "and include the burn-in's bookings: read differences between runs, not levels."
     )),
     Group("Youth and programs (stocks)", (
         _stock("youth", "persons", "free residents aged `youth.min_age`–`youth.max_age` (12–24)",

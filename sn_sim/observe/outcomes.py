@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.scenario.calendar import WEEKS_PER_YEAR  # per-year conversions of weekly flows
+from sn_sim.world.ledger import INSECURITY_SOURCES, TRUST_SOURCES
 
 
 
@@ -83,6 +84,28 @@ OUTCOMES: dict[str, Outcome] = {o.name: o for o in [
     Outcome("total_cost_usd", "Total cost: budget spent plus in-kind", "USD", "the Strategy",
             ("cost_usd", "cost_in_kind_usd"), over_time="sum", period="whole"),
 ]}
+
+# The scores' ledger (world/ledger.py): mean scores and the part each source put there, per
+# resident of any age. An effect on the mean score is the sum of the effects on its sources plus a
+# rest (turnover, clipping): experiment/scores.py takes effects apart that way.
+SCORE_SOURCES: dict[str, tuple[str, ...]] = {"trust": TRUST_SOURCES, "insecurity": INSECURITY_SOURCES}
+SCORE_LABELS = {"trust": "Trust in the police (mean score)", "insecurity": "Perceived insecurity (mean score)"}
+SOURCE_LABELS = {
+    "trust": {"contacts_just": "Procedurally just contacts", "contacts_unjust": "Poor contacts",
+              "raids": "Heavy-handed raids", "victim_response": "Victims whose offender was arrested",
+              "victim_no_response": "Victims without an arrest", "patrol": "Visible extra patrol"},
+    "insecurity": {"crime": "Offence rate", "disorder": "Disorder (public spaces)", "patrol": "Visible patrol",
+                   "victimisation": "Own victimisation"},
+}
+for _score, _sources in SCORE_SOURCES.items():
+    OUTCOMES[f"{_score}_score"] = Outcome(f"{_score}_score", SCORE_LABELS[_score], "score 0-1",
+                                          "all residents", (f"{_score}_score",), "population", weighted=True)
+    for _x in _sources:
+        _name = f"{_score}_from_{_x}"
+        OUTCOMES[_name] = Outcome(_name, f"{SCORE_LABELS[_score].split(' (')[0]}: part from "
+                                         f"{SOURCE_LABELS[_score][_x].lower()}", "score 0-1", "all residents",
+                                  (_name,), "population", weighted=True)
+LEDGER_OUTCOMES = tuple(n for n in OUTCOMES if n.endswith("_score") or "_from_" in n)
 
 # What the summaries of a run (compare, sweeps) report, and over which neighbourhoods.
 SUMMARY_OUTCOMES = ("offences_per_1000_year", "homicides_per_100k_year", "offences", "victimisation_12m",

@@ -59,6 +59,12 @@ class PanelRecorder:
         cols["beneficiaries_to_date"][w] = st.beneficiaries
         cols["culture_orgs_trained"][w] = st.culture_orgs_trained
         cols["culture_projects_financed"][w] = st.culture_projects_financed
+        # The scores' ledgers, as means per resident (sums over all of a neighbourhood's agents).
+        agents = m.agents_per_block.sum(axis=1)
+        for score, ledger in (("trust", m.trust_ledger), ("insecurity", m.insecurity_ledger)):
+            cols[f"{score}_score"][w] = ledger.score_sum / agents
+            for source, row in zip(ledger.sources, ledger.rows):
+                cols[f"{score}_from_{source}"][w] = row / agents
 
     def _survey_counts(self) -> dict[str, np.ndarray]:
         """Per neighbourhood: residents 15+ at home, those victimised in the last 12 months and

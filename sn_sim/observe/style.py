@@ -113,6 +113,27 @@ def legend(ax_or_fig, **kw):
     return ax_or_fig.legend(**kw)
 
 
+def waterfall(ax, labels, values, low, high, total: float, total_label: str = "Total") -> None:
+    """Horizontal waterfall: each part's bar starts where the previous one ended (blue: down,
+    vermillion: up) with its interval as an error bar, and the total as a hatched grey bar
+    below; parts read top to bottom."""
+    import numpy as np
+
+    vals = np.asarray(values, dtype=float)
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    start = np.concatenate([[0.0], np.cumsum(vals)[:-1]])
+    y = np.arange(len(vals))
+    ax.barh(y, vals, left=start, color=np.where(vals < 0, BLUE, VERMILLION))
+    ax.errorbar(start + vals, y, xerr=[np.nan_to_num(np.maximum(vals - lo, 0)),
+                                       np.nan_to_num(np.maximum(hi - vals, 0))],
+                fmt="none", ecolor=BLACK, lw=0.8, capsize=2)
+    ax.barh(len(vals), total, color=GREY, hatch="//")
+    zero_line(ax, "x")
+    ax.set_yticks(list(y) + [len(vals)], list(labels) + [total_label])
+    ax.invert_yaxis()
+    tidy(ax, grid=False)
+
+
 def note(ax, text: str) -> None:
     """A grey message in the middle of an empty axis."""
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color=GREY, wrap=True)

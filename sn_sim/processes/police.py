@@ -119,7 +119,7 @@ class CommunityPolicing(Process):
     name = "contacts"
     parameters = ("police",)
     reads = ("effort.contacts", "residents.age")
-    writes = ("residents.trust", "tally.contacts")
+    writes = ("residents.trust", "trust_ledger.rows", "tally.contacts")
 
     def step(self) -> None:
         community_contacts(self.world, self.world.effort.contacts)
@@ -133,7 +133,7 @@ class Operations(Process):
     parameters = ("police", "reporting.conviction", "reporting.sentence_weeks")
     reads = ("effort.operations", "residents.gang", "residents.released_week")
     writes = ("residents.released_week", "residents.former_prisoner", "residents.program", "residents.trust",
-              "tally.operations", "tally.arrests")
+              "trust_ledger.rows", "tally.operations", "tally.arrests")
 
     def step(self) -> None:
         intelligence_operations(self.world, self.world.effort.operations)

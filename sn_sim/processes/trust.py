@@ -10,7 +10,9 @@ pre-period, and jumps for victims.
 
 The police processes call :func:`after_contacts` and :func:`after_raid`; the victims process
 calls :func:`after_victimisation`; the weekly relaxation is the ``Trust`` and ``Insecurity``
-processes.
+processes. Every change is also written, by source, to the world's score ledgers
+(world/ledger.py), which relaxation discounts as it discounts the scores: an effect on a mean
+score can be taken apart by the mechanism that produced it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ import numpy as np
 
 from sn_sim.processes.base import Process
 from sn_sim.world import World
+
+
+def _last_of_each(idx: np.ndarray) -> np.ndarray:
+    """Mask of the last occurrence of each index in ``idx``: a person met twice in one week
+    (two contacts, two offences) keeps the value of the last assignment, so the ledger counts
+    that person's actual change once, under the source of the assignment that took effect."""
+    keep = np.zeros(idx.size, dtype=bool)
+    if idx.size:
+        _, first_in_reversed = np.unique(idx[::-1], return_index=True)
+        keep[idx.size - 1 - first_in_reversed] = True
+    return keep
 
 
 def after_contacts(world: World, who: np.ndarray, just: np.ndarray) -> None:
@@ -32,28 +45,46 @@ def after_contacts(world: World, who: np.ndarray, just: np.ndarray) -> None:
     community policing built trust by construction."""
     p = world.scenario.police
     r = world.residents
-    t = r.trust[who]
-    t = np.where(just, np.minimum(t + p.contact_gain, 1.0), np.maximum(t - p.contact_loss, 0.0))
-    r.trust[who] = t.astype(np.float32)
+    before = r.trust[who]
+    after = np.where(just, np.minimum(before + p.contact_gain, 1.0),
+                     np.maximum(before - p.contact_loss, 0.0)).astype(np.float32)
+    r.trust[who] = after
+    once = _last_of_each(who)
+    change = r.trust[who].astype(np.float64) - before
+    nb = r.neighbourhood[who]
+    ledger = world.trust_ledger
+    ledger.add("contacts_just", nb[once & just], change[once & just])
+    ledger.add("contacts_unjust", nb[once & ~just], change[once & ~just])
 
 
 def after_raid(world: World, raided_blocks: np.ndarray) -> None:
     """A heavy-handed operation costs every resident of the raided blocks ``raid_trust_loss``."""
     loss = world.scenario.police.raid_trust_loss
     r, start = world.residents, world.layout.block_start
+    B = world.geo.blocks_per_neighbourhood
     for b in raided_blocks:
-        lo, hi = start[b], start[b + 1]
-        r.trust[lo:hi] = np.maximum(r.trust[lo:hi] - loss, 0)
+        t = r.trust[start[b]:start[b + 1]]  # a view: updated in place
+        before = t.sum(dtype=np.float64)
+        np.maximum(t - np.float32(loss), 0, out=t)
+        world.trust_ledger.add("raids", int(b) // B, t.sum(dtype=np.float64) - before)
 
 
-def after_victimisation(world: World, victims: np.ndarray, cleared: np.ndarray, speed: float = 1.0) -> None:
+def after_victimisation(world: World, victims: np.ndarray, cleared: np.ndarray, speed: float = 1.0,
+                        once: np.ndarray | None = None) -> None:
     """Victims whose offence led to an arrest gain trust (a response); the others lose some.
-    ``speed`` multiplies both changes while trust settles in the burn-in (:class:`Trust`)."""
+    ``speed`` multiplies both changes while trust settles in the burn-in (:class:`Trust`);
+    ``once`` is ``_last_of_each(victims)`` if the caller has it."""
     s = world.scenario
     r = world.residents
-    t = r.trust[victims]
-    r.trust[victims] = np.where(cleared, t + speed * s.trust.response_gain * (1 - t),
-                                t - speed * s.trust.victim_penalty * t).astype(np.float32)
+    before = r.trust[victims]
+    after = np.where(cleared, before + speed * s.trust.response_gain * (1 - before),
+                     before - speed * s.trust.victim_penalty * before).astype(np.float32)
+    r.trust[victims] = after
+    once = _last_of_each(victims) if once is None else once
+    change = r.trust[victims].astype(np.float64) - before
+    nb = r.neighbourhood[victims]
+    world.trust_ledger.add("victim_response", nb[once & cleared], change[once & cleared])
+    world.trust_ledger.add("victim_no_response", nb[once & ~cleared], change[once & ~cleared])
 
 
 class Victims(Process):
@@ -65,7 +96,7 @@ class Victims(Process):
     speed = 1.0  # trust.settling_factor while trust settles (set by the model)
     reads = ("offences",)
     writes = ("residents.last_victim_week", "residents.last_reported", "residents.trust", "residents.insecurity",
-              "residents.gang", "residents.program", "residents.junta")
+              "residents.gang", "residents.program", "residents.junta", "trust_ledger.rows", "insecurity_ledger.rows")
 
     def step(self) -> None:
         world = self.world
@@ -73,8 +104,12 @@ class Victims(Process):
         v = o.victim
         r.last_victim_week[v] = world.clock.week
         r.last_reported[v] = o.reported
-        after_victimisation(world, v, o.cleared, self.speed)
-        r.insecurity[v] = np.minimum(r.insecurity[v] + world.scenario.insecurity.victim_jump, 1.0).astype(np.float32)
+        once = _last_of_each(v)
+        after_victimisation(world, v, o.cleared, self.speed, once)
+        before = r.insecurity[v]
+        r.insecurity[v] = np.minimum(before + world.scenario.insecurity.victim_jump, 1.0).astype(np.float32)
+        world.insecurity_ledger.add("victimisation", r.neighbourhood[v[once]],
+                                    r.insecurity[v[once]].astype(np.float64) - before[once])
         dead = v[o.lethal]
         if dead.size:
             r.replace(dead)
@@ -96,21 +131,29 @@ class Trust(Process):
                   "police.routine_hours_per_block")
     speed = 1.0
     reads = ("blocks.patrol_hours", "residents.trust_anchor")
-    writes = ("residents.trust",)
+    writes = ("residents.trust", "trust_ledger")
 
     def step(self) -> None:
         world = self.world
         s, r = world.scenario, world.residents
         routine = s.police.routine_hours_per_block
-        extra_patrol = np.maximum(world.blocks.patrol_hours - routine, 0.0).ravel()
-        extra_patrol = extra_patrol.astype(np.float32)
+        extra_patrol = np.maximum(world.blocks.patrol_hours - routine, 0.0)
+        patrolled = (extra_patrol > 0).any(axis=1)  # neighbourhoods with any extra patrol
+        extra_patrol = extra_patrol.astype(np.float32).ravel()
         visibility, relaxation = np.float32(s.trust.visibility_gain), np.float32(self.speed * s.trust.relaxation)
-        for part in world.chunks():
-            gain = visibility * extra_patrol[r.block[part]]
-            t = r.trust[part]  # a view: updated in place
-            t += gain * (np.float32(1) - t)
-            t += relaxation * (r.trust_anchor[part] - t)
-            np.clip(t, 0, 1, out=t)
+        ledger, nb_start = world.trust_ledger, world.layout.nb_start
+        for res, nbs in world.neighbourhood_chunks:  # whole neighbourhoods: sums per neighbourhood
+            offsets = nb_start[nbs.start:nbs.stop] - res.start
+            t = r.trust[res]  # a view: updated in place
+            if patrolled[nbs].any():
+                gain = visibility * extra_patrol[r.block[res]]
+                gain *= np.float32(1) - t
+                t += gain
+                ledger.rows[ledger.index["patrol"], nbs] += np.add.reduceat(gain, offsets, dtype=np.float64)
+            t += relaxation * (r.trust_anchor[res] - t)
+            np.clip(t, 0, 1, out=t)  # a no-op in exact arithmetic (relaxation is a convex step)
+            ledger.score_sum[nbs] = np.add.reduceat(t, offsets, dtype=np.float64)
+        ledger.relax(1.0 - float(relaxation))
 
 
 class Insecurity(Process):
@@ -121,7 +164,7 @@ class Insecurity(Process):
     parameters = ("insecurity", "police.routine_hours_per_block")
     reads = ("places.offence_rate", "reference.offence_rate", "blocks.space_condition", "reference.disorder",
              "blocks.patrol_hours", "residents.insecurity_anchor")
-    writes = ("residents.insecurity",)
+    writes = ("residents.insecurity", "insecurity_ledger")
 
     def step(self) -> None:
         world = self.world
@@ -129,13 +172,21 @@ class Insecurity(Process):
         ins = s.insecurity
         routine = s.police.routine_hours_per_block
         rate = world.places.offence_rate  # offences per 100 inhabitants per week (EWMA)
-        env = (
-            ins.crime_effect * (rate - world.reference.offence_rate)[:, None]
-            + ins.disorder_effect * (blocks.disorder - world.reference.disorder)
-            - ins.patrol_effect * (blocks.patrol_hours - routine)
-        ).astype(np.float32).ravel()
+        crime = ins.crime_effect * (rate - world.reference.offence_rate)[:, None]
+        disorder = ins.disorder_effect * (blocks.disorder - world.reference.disorder)
+        patrol = -ins.patrol_effect * (blocks.patrol_hours - routine)
+        env = (crime + disorder + patrol).astype(np.float32).ravel()
         relaxation = np.float32(ins.relaxation)
-        for part in world.chunks():
-            x = r.insecurity[part]  # a view: updated in place
-            x += relaxation * (r.insecurity_anchor[part] + env[r.block[part]] - x)
-            np.clip(x, 0, 1, out=x)
+        ledger, nb_start = world.insecurity_ledger, world.layout.nb_start
+        for res, nbs in world.neighbourhood_chunks:
+            x = r.insecurity[res]  # a view: updated in place
+            x += relaxation * (r.insecurity_anchor[res] + env[r.block[res]] - x)
+            np.clip(x, 0, 1, out=x)  # the target anchor + environment can lie outside [0, 1]
+            offsets = nb_start[nbs.start:nbs.stop] - res.start
+            ledger.score_sum[nbs] = np.add.reduceat(x, offsets, dtype=np.float64)
+        # The relaxation moves every score a share of the way to its target: it keeps 1 - rate of
+        # every source's past change and adds rate x each part of the environment, per resident.
+        ledger.relax(1.0 - float(relaxation))
+        agents = world.agents_per_block
+        for source, part in (("crime", crime), ("disorder", disorder), ("patrol", patrol)):
+            ledger.add_per_neighbourhood(source, float(relaxation) * (part * agents).sum(axis=1))

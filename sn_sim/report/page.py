@@ -307,7 +307,10 @@ def _compare_sections(res: ComparisonResult) -> dict:
                        "treats.", res.plot("forest")),
             ("cost_effect", "Extra cost against offences averted, with the cost per offence averted.",
              res.plot("cost_effect")),
-        ],
+        ] + ([("scores_by_source", "Which mechanisms moved trust and insecurity in the neighbourhoods each scenario "
+                                   "treats: each mechanism's part of the effect on the mean score (points of a 0–100 "
+                                   "score), adding up to the effect.", res.plot("scores_by_source", "treated"))]
+             if not res.scores.empty else []),
     }
 
 

@@ -6,7 +6,8 @@ Processes read and write the world; they never see the Mesa model. The world hol
 - ``geo`` (static neighbourhoods and blocks), ``residents`` (structure of arrays) and their
   ``layout`` and ``ages`` (age groups), ``blocks`` (block fields);
 - ``places`` (neighbourhood state), ``reference`` (levels without the Strategy);
-- the week's ``tally`` (flows), ``effort`` and ``offences`` (handed between processes).
+- the week's ``tally`` (flows), ``effort`` and ``offences`` (handed between processes);
+- ``trust_ledger`` and ``insecurity_ledger``: the scores' changes by source (world/ledger.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sn_sim.world.blocks import Blocks
 from sn_sim.world.clock import Clock
 from sn_sim.world.events import Offences, WeeklyEffort
 from sn_sim.world.geography import Geography, build_geography
+from sn_sim.world.ledger import INSECURITY_SOURCES, TRUST_SOURCES, ScoreLedger
 from sn_sim.world.neighbourhoods import NeighbourhoodState, References
 from sn_sim.world.randomness import RandomStreams
 from sn_sim.world.residents import GANG_AT_RISK, GANG_INVOLVED, AgeGroups, Layout, Residents, create_residents
@@ -51,6 +53,8 @@ class World:
     tally: WeekTally
     effort: WeeklyEffort
     offences: Offences
+    trust_ledger: ScoreLedger
+    insecurity_ledger: ScoreLedger
 
     # --- units --------------------------------------------------------------------------------
     @property
@@ -106,6 +110,11 @@ class World:
             yield slice(lo, min(lo + CHUNK, n))
 
     @cached_property
+    def agents_per_block(self) -> np.ndarray:
+        """Residents (agents) living on each block, shape (n, B); constant over a run."""
+        return np.diff(self.layout.block_start).reshape(self.geo.n, -1)
+
+    @cached_property
     def neighbourhood_chunks(self) -> list[tuple[slice, slice]]:
         """(residents, neighbourhoods) slice pairs of whole neighbourhoods, about CHUNK residents
         each (at least one neighbourhood): per-neighbourhood sums can be taken chunk by chunk."""
@@ -158,4 +167,5 @@ def build_world(scenario: Scenario, seed_sequence: np.random.SeedSequence) -> tu
         reference=References(junta_share=np.zeros(n), condition=blocks.space_condition.copy(),
                              disorder=blocks.disorder.copy(), offence_rate=np.zeros(n)),
         tally=WeekTally(n), effort=WeeklyEffort.none(n, len(s.programs)), offences=Offences.empty(),
+        trust_ledger=ScoreLedger(TRUST_SOURCES, n), insecurity_ledger=ScoreLedger(INSECURITY_SOURCES, n),
     ), rng
