@@ -87,6 +87,29 @@ def mini(tmp_path_factory):
     return d / "mini.toml"
 
 
+def test_survey_rates_are_post_stratified_to_the_population_they_describe():
+    """The Strategy's neighbourhoods count with their own population; the never-treated candidates
+    stand for the rest of the scope (urban Peru, Lima Metropolitana, San Juan de Lurigancho)."""
+    from sn_sim.calibration.targets import SCOPE_POPULATION, post_stratification_weight
+
+    df = pd.DataFrame({"replicate": 0, "week": [0, 0, 0, 1, 1, 1], "treated": [True, False, False] * 2,
+                       "population": [15_000.0, 10_000.0, 20_000.0] * 2})
+    w = post_stratification_weight(df, SCOPE_POPULATION["sjl"])
+    assert (w[df["treated"]] == 1).all()
+    assert (w[~df["treated"]] * df["population"][~df["treated"]]).sum() / 2 == pytest.approx(1_038_495 - 15_000)
+    # No never-treated candidate in the scope: plain weights.
+    assert (post_stratification_weight(df[df["treated"]], 1e6) == 1).all()
+
+
+def test_lima_context_targets_are_within_five_points(moments):
+    """At the fit's conditions the post-stratified Lima rates sit near INEI's (context targets:
+    not fitted; San Juan de Lurigancho, with three never-treated candidates, is left to the
+    multi-replicate fit report)."""
+    targets = {t.id: t for t in load_targets()}
+    for tid in ("victimization_lima_2016", "victimization_lima_2017"):
+        assert abs(moments[tid] - targets[tid].value) <= 0.05, (tid, moments[tid])
+
+
 def test_moments_of_replicate_tasks_equal_one_multi_replicate_run(mini):
     """Evaluations run one task per replicate: the moments are those of one run of all replicates."""
     sc = load_scenario(mini)

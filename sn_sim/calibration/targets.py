@@ -5,11 +5,15 @@ the reporting body computes it: INEI survey rates as population-weighted means o
 survey-style rates over the target's 12-month window; program figures as sums over the
 reported period.
 
-National rates are post-stratified: the treated neighbourhoods are all of urban Peru's
-Safe Neighborhoods and count with their own population, while the never-treated candidates
-stand for the rest of urban Peru (URBAN_POPULATION minus the treated population). Without
-this the pool, where 91 of 148 neighbourhoods are treated, would weigh the Strategy's
-neighbourhoods some fifteen times more than they weigh in the country.
+Survey rates are post-stratified to the population they describe: the treated neighbourhoods
+are all of the Strategy's neighbourhoods there and count with their own population, while the
+never-treated candidates stand for the rest (the population minus the treated population).
+National rates describe urban Peru (URBAN_POPULATION). Without this the pool, where 91 of 148
+neighbourhoods are treated, would weigh the Strategy's neighbourhoods some fifteen times more
+than they weigh in the country. The Lima Metropolitana and San Juan de Lurigancho rates are
+post-stratified the same way to their own populations (SCOPE_POPULATION): plain weights over
+the pool's Lima neighbourhoods would give the Strategy's neighbourhoods, chosen for their high
+crime, more than half the weight of a city where they hold well under a tenth of the people.
 """
 
 from __future__ import annotations
@@ -105,17 +109,31 @@ def _window(panel: pd.DataFrame, period: str) -> pd.DataFrame:
 URBAN_POPULATION = 23_311_893
 
 
-def national_weight(df: pd.DataFrame) -> pd.Series:
-    """Row multipliers that post-stratify the pool to urban Peru (see module docstring)."""
+# Populations of the sub-national scopes of the survey targets, INEI Censos Nacionales 2017
+# (censused population): the province of Lima, i.e. Lima Metropolitana's 43 districts without
+# Callao (ENAPRES reports Callao as its own domain), and the district of San Juan de Lurigancho.
+SCOPE_POPULATION = {"lima": 8_574_974, "sjl": 1_038_495}
+SJL = "San Juan de Lurigancho"
+
+
+def post_stratification_weight(df: pd.DataFrame, population: float) -> pd.Series:
+    """Row multipliers that post-stratify the rows of ``df`` to ``population`` inhabitants: the
+    treated neighbourhoods keep their own weight, the never-treated ones stand for the rest (see
+    module docstring). With no never-treated neighbourhood every weight stays 1."""
     pop = df.groupby(["replicate", "treated", "week"])["population"].sum().groupby(["replicate", "treated"]).mean()
     out = pd.Series(1.0, index=df.index)
     for rep in df["replicate"].unique():
         treated_pop = pop.get((rep, True), 0.0)
         untreated_pop = pop.get((rep, False), 0.0)
         if untreated_pop > 0:
-            factor = max(URBAN_POPULATION - treated_pop, 0.0) / untreated_pop
+            factor = max(population - treated_pop, 0.0) / untreated_pop
             out[(df["replicate"] == rep) & ~df["treated"]] = factor
     return out
+
+
+def national_weight(df: pd.DataFrame) -> pd.Series:
+    """Row multipliers that post-stratify the pool to urban Peru (see module docstring)."""
+    return post_stratification_weight(df, URBAN_POPULATION)
 
 
 def _weighted_rate(df: pd.DataFrame, column: str, weight: pd.Series) -> pd.Series:
@@ -197,14 +215,14 @@ def moment(target: Target, panel: pd.DataFrame, scenario, views: PanelViews | No
         per_year = outcomes.get("homicides_per_100k_year").factor
         return (per_year * yearly["h"] / (pop * yearly["weeks"])).reindex(reps)
 
-    # Survey-style rates: national = the pool post-stratified to urban Peru; the Lima and SJL
-    # targets (context) use their subsets with plain population weights.
+    # Survey-style rates, post-stratified to the population they describe: urban Peru, or the
+    # Lima and SJL subsets of the pool to Lima Metropolitana and San Juan de Lurigancho.
     if "lima" in tid:
         w = w[w["lima"]]
-        nw = pd.Series(1.0, index=w.index)
+        nw = post_stratification_weight(w, SCOPE_POPULATION["lima"])
     elif "sjl" in tid:
-        w = w[w["district"] == "San Juan de Lurigancho"]
-        nw = pd.Series(1.0, index=w.index)
+        w = w[w["district"] == SJL]
+        nw = post_stratification_weight(w, SCOPE_POPULATION["sjl"])
     else:
         nw = views.national_weight(target.period)
     if w.empty:

@@ -215,8 +215,10 @@ KNOWN_GAPS = [
     "are poorer than the nation, but the gap is larger than that explains and is not a calibration target yet.",
     "**Street segments.** Concentration is measured over blocks (about four street segments each); the literature's "
     "figures are over segments, so the comparison is a range check, not a match.",
-    "**Trust levels by city.** The Lima and San Juan de Lurigancho context targets are outside their bands in the "
-    "fit report (docs/calibration/fit_report.md).",
+    "**District crime levels are stated, not fitted.** Each district's `crime_level` is an assumption rounded from "
+    "INEI victimisation by city. Lima Metropolitana's and San Juan de Lurigancho's victimisation, post-stratified "
+    "to their populations, fall inside their bands in the fit report (docs/calibration/fit_report.md), but they "
+    "are context checks outside the objective, and no other city is checked.",
 ]
 
 
