@@ -46,8 +46,8 @@ def test_compare_prints_and_saves_the_decomposition(compared):
 
 
 def test_decompose_writes_its_tables_plots_and_manifest(decomposed):
-    for name in ("channels.csv", "channels.md", "replicates.csv", "manifest.json", "plots/waterfall.png",
-                 "plots/waterfall.svg", "plots/waterfall_pool.png"):
+    for name in ("channels.csv", "channels.md", "replicates.csv", "neighbourhood_weeks.parquet", "manifest.json",
+                 "plots/waterfall.png", "plots/waterfall.svg", "plots/waterfall_pool.png"):
         assert (decomposed / name).is_file(), name
     manifest = json.loads((decomposed / "manifest.json").read_text())
     assert manifest["kind"] == "sn_sim.decompose" and manifest["replicates"] == 1
@@ -96,6 +96,29 @@ def test_every_channel_off_is_the_no_intervention_twin(tiny_path):
     for column in ("offences", "victims", "recorded_crimes", "arrests", "trust_score", "insecurity_score",
                    "victimisation_12m", "youth_in_gangs", "incarcerated", "collective_efficacy"):
         np.testing.assert_array_equal(off[column].to_numpy(), twin[column].to_numpy(), err_msg=column)
+
+
+def test_neighbourhood_weeks_add_up_to_each_channels_contribution(decomposed):
+    """neighbourhood_weeks.parquet: each channel's change to every neighbourhood's weekly offences.
+    Summed over the treated neighbourhoods and the post period, they are the channel's contribution
+    to the offence rate times one constant (the person-years, the same in every world of the one
+    replicate), so the two records agree channel by channel."""
+    nw = pd.read_parquet(decomposed / "neighbourhood_weeks.parquet")
+    manifest = json.loads((decomposed / "manifest.json").read_text())
+    assert manifest["replicates"] == 1 and list(nw["channel"].cat.categories) == manifest["order"]
+    assert nw.groupby("channel", observed=True).size().nunique() == 1  # every cell, for every channel
+    # Before the first launch nothing a channel buys acts yet.
+    assert (nw.loc[nw["week"] < manifest["post_start_week"], ["offences", "victims"]] == 0).all().all()
+    post = nw[(nw["week"] >= manifest["post_start_week"]) & nw["treated"]]
+    counts = post.groupby("channel", observed=True)["offences"].sum()
+    table = pd.read_csv(decomposed / "channels.csv")
+    rate = table[(table.scope == "treated") & (table.outcome == "offences_per_1000_year")].set_index("channel")
+    moved = [c for c in manifest["order"] if abs(counts[c]) > 1]
+    assert len(moved) >= 2
+    ratios = np.array([rate.loc[c, "effect"] / counts[c] for c in moved])
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-3)
+    assert ratios[0] > 0
+    assert "## Where the offences fall" in (decomposed / "channels.md").read_text()
 
 
 def test_extra_patrol_lowers_offences_in_treated_neighbourhoods(decomposed):

@@ -14,6 +14,12 @@ decomposition: where channels interact (e.g. patrol deters offenders whom a prog
 made less likely to offend), a channel's contribution depends on the channels switched on before
 it; ``order`` changes the order, and comparing two orders shows how large the interactions are.
 Means and 95% intervals are taken across replicates, as in ``compare``.
+
+The same differences are also kept neighbourhood by neighbourhood and week by week
+(``neighbourhood_weeks``: offences, violent offences, victims, recorded crimes and displaced
+offences added (+) or prevented (-) by each channel), so one can see where a channel's effect
+falls: a channel that lowers offences in the neighbourhoods it treats and raises them next door
+displaces crime; one that lowers them next door too diffuses its benefits.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.errors import SnSimError
+from sn_sim.experiment.executors import NEIGHBOURHOOD_FLOWS
 from sn_sim.experiment.paired import OUTCOMES, markdown_table, run_on_common_numbers, t_interval
 from sn_sim.observe import outcomes
 from sn_sim.scenario import Scenario, validate
+from sn_sim.scenario.calendar import WEEKS_PER_YEAR
 from sn_sim.scenario.schema import Channels
 
 CHANNELS: tuple[str, ...] = tuple(Channels.model_fields)  # the default order
@@ -88,12 +96,31 @@ class Decomposition:
         the all-channels-off level ``base_mean``
     replicates : one row per scope x outcome x channel x replicate: contribution
     manifest : scenario, its hash, channel order, seed, replicates, provenance
+    neighbourhood_weeks : one row per replicate x channel x week x neighbourhood: each weekly flow
+        of :data:`NEIGHBOURHOOD_FLOWS` in the world with the channel on minus the world before it
+        (inhabitant units), and whether the full scenario treats the neighbourhood (``treated``)
     """
 
     table: pd.DataFrame
     replicates: pd.DataFrame
     manifest: dict
     scenario: Scenario | None = field(repr=False, default=None)
+    neighbourhood_weeks: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    def where(self) -> pd.DataFrame:
+        """Offences each channel added (+) or prevented (-) per year of the post period, in the
+        neighbourhoods the scenario treats and in the others (displacement or diffusion), as means
+        across replicates."""
+        nw = self.neighbourhood_weeks
+        if nw.empty:
+            return pd.DataFrame()
+        post = nw[nw["week"] >= self.manifest["post_start_week"]]
+        years = post["week"].nunique() / WEEKS_PER_YEAR
+        g = post.groupby(["channel", "treated", "replicate"], observed=True)["offences"].sum().groupby(
+            ["channel", "treated"], observed=True).mean().unstack("treated").reindex(self.manifest["order"])
+        return pd.DataFrame({"channel": [CHANNEL_LABELS[c] for c in g.index],
+                             "treated neighbourhoods": g.get(True, 0.0).to_numpy() / years,
+                             "other neighbourhoods": g.get(False, 0.0).to_numpy() / years})
 
     def wide(self, scope: str = "treated") -> pd.DataFrame:
         """Channels x outcomes in display units: 'contribution [95% interval]'."""
@@ -120,6 +147,14 @@ class Decomposition:
                  f"replicates; shares in percentage points.", ""]
         for scope, title in (("treated", "Neighbourhoods the scenario treats"), ("all", "All neighbourhoods of the pool")):
             lines += [f"## {title}", "", markdown_table(self.wide(scope)), ""]
+        where = self.where()
+        if not where.empty:
+            shown = where.assign(**{c: where[c].map(lambda x: f"{x:+,.0f}") for c in where.columns[1:]})
+            lines += ["## Where the offences fall", "",
+                      "Offences each channel added (+) or prevented (-) per year of the post period, in the "
+                      "neighbourhoods the scenario treats and in all the others (+ there: displacement; -: diffusion "
+                      "of benefits); means across replicates, inhabitant units. Week by week and neighbourhood by "
+                      "neighbourhood in neighbourhood_weeks.parquet.", "", markdown_table(shown), ""]
         return "\n".join(lines)
 
     def plot(self, scope: str = "treated"):
@@ -150,8 +185,8 @@ class Decomposition:
         return fig
 
     def save(self, out: str | Path, force: bool = False, plots: bool = True) -> Path:
-        """channels.csv, channels.md, replicates.csv, manifest.json (with checksums) and
-        plots/waterfall.png/.svg, written atomically to ``out``."""
+        """channels.csv, channels.md, replicates.csv, neighbourhood_weeks.parquet, manifest.json
+        (with checksums) and plots/waterfall.png/.svg, written atomically to ``out``."""
         from sn_sim.observe.storage import check_output_dir, file_checksums, staged_directory
 
         out = Path(out)
@@ -160,7 +195,9 @@ class Decomposition:
             self.table.to_csv(tmp / "channels.csv", index=False)
             (tmp / "channels.md").write_text(self.markdown() + "\n")
             self.replicates.to_csv(tmp / "replicates.csv", index=False)
-            checksums = file_checksums(tmp, ["channels.csv", "channels.md", "replicates.csv"])
+            self.neighbourhood_weeks.to_parquet(tmp / "neighbourhood_weeks.parquet", index=False)
+            checksums = file_checksums(tmp, ["channels.csv", "channels.md", "replicates.csv",
+                                             "neighbourhood_weeks.parquet"])
             (tmp / "manifest.json").write_text(json.dumps({**self.manifest, "checksums": checksums}, indent=2,
                                                           default=str))
             if plots:
@@ -197,7 +234,8 @@ def decompose(scenario: Scenario, replicates: int = 5, seed: int = 0, order: Seq
     scs = [w for _, w in worlds]
     post_start = outcomes.post_start_for(scenario)
     results = run_on_common_numbers(scs, [w.name for w in scs], replicates, seed, post_start, workers=workers,
-                                    scheduler=scheduler, executor=executor, progress=progress, what="decompose")
+                                    scheduler=scheduler, executor=executor, progress=progress, what="decompose",
+                                    kind="decompose")
 
     keys = [o[0] for o in DECOMPOSED]
     rows = []
@@ -232,7 +270,27 @@ def decompose(scenario: Scenario, replicates: int = 5, seed: int = 0, order: Seq
         "common_random_numbers": "replicate r of every world runs run_replicate(world, seed, r)",
         **provenance(),
     }
-    res = Decomposition(table=pd.DataFrame(table), replicates=reps, manifest=manifest, scenario=scenario)
+    # The first week whose Monday (calendar.start + 7 x week) is in the post period.
+    manifest["post_start_week"] = -(-(post_start - scenario.calendar.start).days // 7)
+    res = Decomposition(table=pd.DataFrame(table), replicates=reps, manifest=manifest, scenario=scenario,
+                        neighbourhood_weeks=_neighbourhood_weeks(results, steps, replicates))
     if out is not None:
         res.save(out, force=force, plots=plots)
     return res
+
+
+def _neighbourhood_weeks(results, steps: list[str], replicates: int) -> pd.DataFrame:
+    """Each channel's change to every neighbourhood's weekly flows: world k minus world k-1, on
+    the same replicate (the rows of every world's flows are in the same panel order)."""
+    frames = []
+    for r in range(replicates):
+        flows = [results[(i, r)]["flows"] for i in range(len(steps))]
+        treated = results[(len(steps) - 1, r)]["totals"]["treated"].to_numpy()
+        keys = flows[0][["week", "neighbourhood"]].reset_index(drop=True)
+        for k in range(1, len(steps)):
+            change = {c: flows[k][c].to_numpy() - flows[k - 1][c].to_numpy() for c in NEIGHBOURHOOD_FLOWS}
+            frames.append(pd.DataFrame({"replicate": np.int32(r), "channel": steps[k], **keys,
+                                        "treated": treated[keys["neighbourhood"].to_numpy()], **change}))
+    out = pd.concat(frames, ignore_index=True)
+    out["channel"] = pd.Categorical(out["channel"], categories=steps[1:])
+    return out

@@ -96,7 +96,7 @@ def cmd_decompose(args) -> int:
                         progress=not args.quiet)
     if not args.quiet:
         print(res.markdown())
-        print(f"\nwrote {out}/ (channels.csv, channels.md, replicates.csv, manifest.json"
+        print(f"\nwrote {out}/ (channels.csv, channels.md, replicates.csv, neighbourhood_weeks.parquet, manifest.json"
               f"{', plots/' if not args.no_plots else ''})")
     return 0
 

@@ -54,8 +54,9 @@ class RunTask:
     outputs : summary columns to keep (None: all of ``sn_sim.observe.outcomes.summary_names()``)
     panel : also return the full weekly panel
     post_start : ISO date where the summaries' post period starts (None: whole calendar)
-    kind : "summary" (sweeps), "compare" (per-neighbourhood outcome totals and weekly series) or
-        "totals" (the totals alone: screening)
+    kind : "summary" (sweeps), "compare" (per-neighbourhood outcome totals and weekly series),
+        "decompose" (compare's, and the weekly flows of every neighbourhood: ``NEIGHBOURHOOD_FLOWS``)
+        or "totals" (the totals alone: screening)
     key : the caller's identifier (a sweep's run id)
     """
 
@@ -69,6 +70,10 @@ class RunTask:
     key: int = 0
 
 
+# The weekly flows a "decompose" task returns per neighbourhood (panel columns, inhabitant units).
+NEIGHBOURHOOD_FLOWS = ("offences", "violent_offences", "victims", "recorded_crimes", "displaced_offences")
+
+
 def run_task(task: RunTask) -> dict[str, Any]:
     """Run one task (in whichever process receives it) and reduce its panel."""
     from sn_sim import api
@@ -79,14 +84,18 @@ def run_task(task: RunTask) -> dict[str, Any]:
     panel, _, _ = api.run_replicate(scenario, task.seed, task.replicate)
     if task.kind == "totals":
         return {"totals": outcomes.neighbourhood_totals(panel, task.post_start)}
-    if task.kind == "compare":  # with the scores' ledger: effects on trust and insecurity by source
+    if task.kind in ("compare", "decompose"):  # with the scores' ledger: trust and insecurity by source
         totals = outcomes.neighbourhood_totals(panel, task.post_start,
                                                outcomes.SUMMARY_OUTCOMES + outcomes.LEDGER_OUTCOMES)
-        return {
+        out = {
             "totals": totals,
             "series_all": outcomes.series(panel),
             "series_treated": outcomes.series(panel, totals["treated"].to_numpy()),
         }
+        if task.kind == "decompose":  # (week, neighbourhood) rows in panel order, float32: small to ship
+            out["flows"] = panel[["week", "neighbourhood", *NEIGHBOURHOOD_FLOWS]].astype(
+                {c: "float32" for c in NEIGHBOURHOOD_FLOWS})
+        return out
     names = list(task.outputs) if task.outputs is not None else None
     return {"summary": outcomes.summarise(panel, task.post_start, names),
             "panel": panel if task.panel else None}

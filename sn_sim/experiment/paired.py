@@ -92,16 +92,18 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def run_on_common_numbers(scs: list[Scenario], names: list[str], replicates: int, seed: int, post_start: dt.date, *,
                           workers: int | None = None, scheduler: str | None = None, executor=None,
-                          progress: bool = False, what: str = "compare") -> dict[tuple[int, int], dict]:
+                          progress: bool = False, what: str = "compare",
+                          kind: str = "compare") -> dict[tuple[int, int], dict]:
     """Run replicate r of every scenario with run_replicate(scenario, seed, r) on the local pool,
     a Dask cluster or ``executor``; returns {(scenario index, replicate): per-neighbourhood totals
-    and weekly series} (executors.RunTask kind "compare")."""
+    and weekly series} (executors.RunTask ``kind`` "compare", or "decompose": also every
+    neighbourhood's weekly flows)."""
     from tqdm import tqdm
 
     from sn_sim.experiment.executors import LocalPoolExecutor, RunTask, default_workers, make_executor
 
     tasks = [RunTask(scenario=s.to_dict(), seed=seed, replicate=r, post_start=post_start.isoformat(),
-                     kind="compare", key=i * replicates + r)
+                     kind=kind, key=i * replicates + r)
              for i, s in enumerate(scs) for r in range(replicates)]
     own = executor is None
     if own:
