@@ -118,9 +118,11 @@ class Decomposition:
         years = post["week"].nunique() / WEEKS_PER_YEAR
         g = post.groupby(["channel", "treated", "replicate"], observed=True)["offences"].sum().groupby(
             ["channel", "treated"], observed=True).mean().unstack("treated").reindex(self.manifest["order"])
+        def per_year(treated: bool) -> np.ndarray:  # a pool the scenario treats whole has no "other"
+            return (g[treated].to_numpy() if treated in g.columns else np.zeros(len(g))) / years
+
         return pd.DataFrame({"channel": [CHANNEL_LABELS[c] for c in g.index],
-                             "treated neighbourhoods": g.get(True, 0.0).to_numpy() / years,
-                             "other neighbourhoods": g.get(False, 0.0).to_numpy() / years})
+                             "treated neighbourhoods": per_year(True), "other neighbourhoods": per_year(False)})
 
     def wide(self, scope: str = "treated") -> pd.DataFrame:
         """Channels x outcomes in display units: 'contribution [95% interval]'."""
