@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sn_sim.observe.provenance import LIBRARIES
+from sn_sim.world.ledger import INSECURITY_SOURCES, TRUST_SOURCES
 
 KINDS = ("key", "flow", "stock", "derived")
 
@@ -81,7 +82,7 @@ def _derived(name, unit, population, definition):
 
 NB = "the neighbourhood"
 ALL_RESIDENTS = "residents of the neighbourhood, any age, prisoners included"
-# What each source of the scores' ledger (world/ledger.py) books, in the ledger's order.
+# What each source of the scores' ledger (world/ledger.py) books (the columns follow the ledger's order).
 TRUST_SOURCE_DEFINITIONS = {
     "contacts_just": "part of the mean trust score put there by procedurally just community-police contacts (+)",
     "contacts_unjust": "... by poor community-police contacts (−)",
@@ -198,12 +199,12 @@ PANEL_GROUPS: tuple[Group, ...] = (
     Group("Trust and insecurity by source (stocks)", (
         _stock("trust_score", "score 0–1", ALL_RESIDENTS,
                "mean trust-in-the-police score (the latent score behind `trust_police`)"),
-        *(_stock(f"trust_from_{source}", "score 0–1", ALL_RESIDENTS, definition)
-          for source, definition in TRUST_SOURCE_DEFINITIONS.items()),
+        *(_stock(f"trust_from_{source}", "score 0–1", ALL_RESIDENTS, TRUST_SOURCE_DEFINITIONS[source])
+          for source in TRUST_SOURCES),
         _stock("insecurity_score", "score 0–1", ALL_RESIDENTS,
                "mean perceived-insecurity score (the latent score behind `insecurity`)"),
-        *(_stock(f"insecurity_from_{source}", "score 0–1", ALL_RESIDENTS, definition)
-          for source, definition in INSECURITY_SOURCE_DEFINITIONS.items()),
+        *(_stock(f"insecurity_from_{source}", "score 0–1", ALL_RESIDENTS, INSECURITY_SOURCE_DEFINITIONS[source])
+          for source in INSECURITY_SOURCES),
     ), intro=(
         "The scores' ledger (ODD §7.13–7.14): every change a mechanism makes to a person's score is booked to "
         "its source, and the weekly relaxation towards each person's long-run level takes back the same share of "

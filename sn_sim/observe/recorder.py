@@ -60,7 +60,7 @@ class PanelRecorder:
         cols["culture_orgs_trained"][w] = st.culture_orgs_trained
         cols["culture_projects_financed"][w] = st.culture_projects_financed
         # The scores' ledgers, as means per resident (sums over all of a neighbourhood's agents).
-        agents = m.agents_per_block.sum(axis=1)
+        agents = m.agents_per_neighbourhood
         for score, ledger in (("trust", m.trust_ledger), ("insecurity", m.insecurity_ledger)):
             cols[f"{score}_score"][w] = ledger.score_sum / agents
             for source, row in zip(ledger.sources, ledger.rows):

@@ -298,8 +298,7 @@ def count_offences(world: World, o: Offences) -> None:
     t.property_offences += count(~o.violent)
     t.homicides += count(o.lethal)
     t.recorded_crimes += count(o.recorded)
-    victims = np.sort(o.victim)  # each victim once (a sort: cache-friendlier than a hash at scale)
-    victims = victims[np.concatenate(([True], victims[1:] != victims[:-1]))] if victims.size else victims
+    victims = o.victim[o.victim_once()]  # each victim once (the victims process reuses the mask)
     t.victims += np.bincount(world.residents.neighbourhood[victims], minlength=n) / scale
 
 

@@ -21,17 +21,7 @@ import numpy as np
 
 from sn_sim.processes.base import Process
 from sn_sim.world import World
-
-
-def _last_of_each(idx: np.ndarray) -> np.ndarray:
-    """Mask of the last occurrence of each index in ``idx``: a person met twice in one week
-    (two contacts, two offences) keeps the value of the last assignment, so the ledger counts
-    that person's actual change once, under the source of the assignment that took effect."""
-    keep = np.zeros(idx.size, dtype=bool)
-    if idx.size:
-        _, first_in_reversed = np.unique(idx[::-1], return_index=True)
-        keep[idx.size - 1 - first_in_reversed] = True
-    return keep
+from sn_sim.world.events import last_of_each
 
 
 def after_contacts(world: World, who: np.ndarray, just: np.ndarray) -> None:
@@ -49,7 +39,7 @@ def after_contacts(world: World, who: np.ndarray, just: np.ndarray) -> None:
     after = np.where(just, np.minimum(before + p.contact_gain, 1.0),
                      np.maximum(before - p.contact_loss, 0.0)).astype(np.float32)
     r.trust[who] = after
-    once = _last_of_each(who)
+    once = last_of_each(who)
     change = r.trust[who].astype(np.float64) - before
     nb = r.neighbourhood[who]
     ledger = world.trust_ledger
@@ -73,14 +63,14 @@ def after_victimisation(world: World, victims: np.ndarray, cleared: np.ndarray, 
                         once: np.ndarray | None = None) -> None:
     """Victims whose offence led to an arrest gain trust (a response); the others lose some.
     ``speed`` multiplies both changes while trust settles in the burn-in (:class:`Trust`);
-    ``once`` is ``_last_of_each(victims)`` if the caller has it."""
+    ``once`` is ``last_of_each(victims)`` if the caller has it."""
     s = world.scenario
     r = world.residents
     before = r.trust[victims]
     after = np.where(cleared, before + speed * s.trust.response_gain * (1 - before),
                      before - speed * s.trust.victim_penalty * before).astype(np.float32)
     r.trust[victims] = after
-    once = _last_of_each(victims) if once is None else once
+    once = last_of_each(victims) if once is None else once
     change = r.trust[victims].astype(np.float64) - before
     nb = r.neighbourhood[victims]
     world.trust_ledger.add("victim_response", nb[once & cleared], change[once & cleared])
@@ -104,7 +94,7 @@ class Victims(Process):
         v = o.victim
         r.last_victim_week[v] = world.clock.week
         r.last_reported[v] = o.reported
-        once = _last_of_each(v)
+        once = o.victim_once()
         after_victimisation(world, v, o.cleared, self.speed, once)
         before = r.insecurity[v]
         r.insecurity[v] = np.minimum(before + world.scenario.insecurity.victim_jump, 1.0).astype(np.float32)
@@ -149,7 +139,7 @@ class Trust(Process):
                 gain = visibility * extra_patrol[r.block[res]]
                 gain *= np.float32(1) - t
                 t += gain
-                ledger.rows[ledger.index["patrol"], nbs] += np.add.reduceat(gain, offsets, dtype=np.float64)
+                ledger.row("patrol")[nbs] += np.add.reduceat(gain, offsets, dtype=np.float64)
             t += relaxation * (r.trust_anchor[res] - t)
             np.clip(t, 0, 1, out=t)  # a no-op in exact arithmetic (relaxation is a convex step)
             ledger.score_sum[nbs] = np.add.reduceat(t, offsets, dtype=np.float64)

@@ -3,9 +3,20 @@ offences committed. Each is written by one process and read by the processes aft
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def last_of_each(idx: np.ndarray) -> np.ndarray:
+    """Mask of the last occurrence of each index in ``idx``. A person who appears twice in one
+    week's array (two contacts, two offences against them) keeps the value of the last fancy
+    assignment, so per-person bookkeeping counts that person once, as that assignment."""
+    keep = np.zeros(idx.size, dtype=bool)
+    if idx.size:
+        _, first_in_reversed = np.unique(idx[::-1], return_index=True)
+        keep[idx.size - 1 - first_in_reversed] = True
+    return keep
 
 
 @dataclass
@@ -44,6 +55,13 @@ class Offences:
     recorded: np.ndarray  # bool, known to the police (reported or witnessed by patrol)
     u_cleared: np.ndarray  # float, the offender's uniform for clearance by arrest
     cleared: np.ndarray | None = None  # bool, cleared by an arrest (set by justice)
+    _victim_once: np.ndarray | None = field(default=None, repr=False)
+
+    def victim_once(self) -> np.ndarray:
+        """``last_of_each(victim)``, computed once a week for the tally and the victims process."""
+        if self._victim_once is None:
+            self._victim_once = last_of_each(self.victim)
+        return self._victim_once
 
     @classmethod
     def empty(cls) -> "Offences":

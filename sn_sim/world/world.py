@@ -65,7 +65,7 @@ class World:
     @property
     def inhabitants(self) -> np.ndarray:
         """Inhabitants represented by each neighbourhood's agents (agents / scale), shape (n,)."""
-        return np.diff(self.layout.nb_start) / self.scale
+        return self.agents_per_neighbourhood / self.scale
 
     def to_agents(self, amount: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Inhabitant-unit amounts -> whole agents at this scale (stochastic rounding, unbiased)."""
@@ -108,6 +108,11 @@ class World:
         n = self.residents.n
         for lo in range(0, n, CHUNK):
             yield slice(lo, min(lo + CHUNK, n))
+
+    @cached_property
+    def agents_per_neighbourhood(self) -> np.ndarray:
+        """Residents (agents) living in each neighbourhood, shape (n,); constant over a run."""
+        return np.diff(self.layout.nb_start)
 
     @cached_property
     def agents_per_block(self) -> np.ndarray:
