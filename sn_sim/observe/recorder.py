@@ -74,6 +74,13 @@ class PanelRecorder:
         r, ages, w = m.residents, m.ages, m.clock.week
         trust_threshold = m.scenario.trust.threshold
         insecurity_threshold = m.scenario.insecurity.threshold
+        if m.compiled:
+            from sn_sim.world.compiled import SURVEY_COUNTS, survey_counts
+            # Thresholds in float32: NumPy compares a float32 array with a Python float so.
+            counts = survey_counts(m.layout.nb_start, r.released_week, ages.age15, ages.adult, r.last_victim_week,
+                                   r.last_reported, r.insecurity, r.trust, r.junta, w, WEEKS_PER_YEAR,
+                                   np.float32(insecurity_threshold), np.float32(trust_threshold))
+            return dict(zip(SURVEY_COUNTS, counts.T))
 
         def masks(res: slice) -> dict[str, np.ndarray]:
             free = r.released_week[res] <= w

@@ -151,8 +151,12 @@ def choose_targets(world: World, home_block: np.ndarray, u: np.ndarray) -> np.nd
     homes, row = _distinct(home_block)
     h = homes // B
     attract = search_attractiveness(world).astype(np.float32)
-    weights = geo.search_weights.reshape(-1, 3 * B)[homes] * attract[h]
-    c = _row_search(weights, row, u)
+    search_weights = geo.search_weights.reshape(-1, 3 * B)
+    if world.compiled and (row[1:] >= row[:-1]).all():
+        from sn_sim.world.compiled import target_columns
+        c = target_columns(search_weights, homes, attract, h, row, u)  # the same search, without the matrix
+    else:
+        c = _row_search(search_weights[homes] * attract[h], row, u)
     return geo.candidate_blocks(h[row], c)
 
 
@@ -215,8 +219,13 @@ def draw_offences(world: World) -> Offences:
     # A stated national trend scales everyone's attempts alike (scenario trends; 1 without one).
     t = s.trends
     trend = np.float32(np.exp(t.offending_per_year * world.clock.years_into(t.offending_from, t.offending_until)))
-    offenders = np.concatenate([part.start + np.flatnonzero(rng.random(part.stop - part.start, dtype=np.float32)
-                                                            < r.propensity[part] * trend) for part in world.chunks()])
+    if world.compiled:  # the same comparison in one pass (sn_sim/world/compiled.py)
+        from sn_sim.world.compiled import below
+        offenders = np.concatenate([below(rng.random(part.stop - part.start, dtype=np.float32), r.propensity[part],
+                                          trend, part.start) for part in world.chunks()])
+    else:
+        offenders = np.concatenate([part.start + np.flatnonzero(rng.random(part.stop - part.start, dtype=np.float32)
+                                                                < r.propensity[part] * trend) for part in world.chunks()])
     offenders = offenders[r.released_week[offenders] <= week]  # in prison: no attempt
     if offenders.size == 0:
         return Offences.empty()

@@ -105,6 +105,29 @@ class Victims(Process):
             r.replace(dead)
 
 
+def _trust_week(world: World, trust: np.ndarray, anchor: np.ndarray, block: np.ndarray, extra_patrol: np.ndarray | None,
+                visibility: np.float32, relaxation: np.float32) -> np.ndarray | None:
+    """One week of trust for a slice of residents, in place: the gain from visible extra patrol on
+    the home block (none where ``extra_patrol`` is None), then relaxation to the anchor. Returns
+    each resident's patrol gain (None without patrol)."""
+    if world.compiled:  # the same arithmetic in one pass (sn_sim/world/compiled.py)
+        from sn_sim.world.compiled import patrol_gain_and_relax, relax_to_anchor
+        if extra_patrol is None:
+            relax_to_anchor(trust, anchor, relaxation)
+            return None
+        gain = np.empty_like(trust)
+        patrol_gain_and_relax(trust, anchor, extra_patrol, block, visibility, relaxation, gain)
+        return gain
+    gain = None
+    if extra_patrol is not None:
+        gain = visibility * extra_patrol[block]
+        gain *= np.float32(1) - trust
+        trust += gain
+    trust += relaxation * (anchor - trust)
+    np.clip(trust, 0, 1, out=trust)  # a no-op in exact arithmetic (relaxation is a convex step)
+    return gain
+
+
 class Trust(Process):
     """Weekly trust update: visible extra patrol on the home block, then relaxation to the
     personal anchor (O(N), float32).
@@ -135,13 +158,10 @@ class Trust(Process):
         for res, nbs in world.neighbourhood_chunks:  # whole neighbourhoods: sums per neighbourhood
             offsets = nb_start[nbs.start:nbs.stop] - res.start
             t = r.trust[res]  # a view: updated in place
-            if patrolled[nbs].any():
-                gain = visibility * extra_patrol[r.block[res]]
-                gain *= np.float32(1) - t
-                t += gain
+            gain = _trust_week(world, t, r.trust_anchor[res], r.block[res], extra_patrol if patrolled[nbs].any() else None,
+                               visibility, relaxation)
+            if gain is not None:
                 ledger.row("patrol")[nbs] += np.add.reduceat(gain, offsets, dtype=np.float64)
-            t += relaxation * (r.trust_anchor[res] - t)
-            np.clip(t, 0, 1, out=t)  # a no-op in exact arithmetic (relaxation is a convex step)
             ledger.score_sum[nbs] = np.add.reduceat(t, offsets, dtype=np.float64)
         ledger.relax(1.0 - float(relaxation))
 
@@ -168,10 +188,15 @@ class Insecurity(Process):
         env = (crime + disorder + patrol).astype(np.float32).ravel()
         relaxation = np.float32(ins.relaxation)
         ledger, nb_start = world.insecurity_ledger, world.layout.nb_start
+        if world.compiled:
+            from sn_sim.world.compiled import relax_scores
         for res, nbs in world.neighbourhood_chunks:
             x = r.insecurity[res]  # a view: updated in place
-            x += relaxation * (r.insecurity_anchor[res] + env[r.block[res]] - x)
-            np.clip(x, 0, 1, out=x)  # the target anchor + environment can lie outside [0, 1]
+            if world.compiled:  # the same arithmetic in one pass (sn_sim/world/compiled.py)
+                relax_scores(x, r.insecurity_anchor[res], env, r.block[res], relaxation)
+            else:
+                x += relaxation * (r.insecurity_anchor[res] + env[r.block[res]] - x)
+                np.clip(x, 0, 1, out=x)  # the target anchor + environment can lie outside [0, 1]
             offsets = nb_start[nbs.start:nbs.stop] - res.start
             ledger.score_sum[nbs] = np.add.reduceat(x, offsets, dtype=np.float64)
         # The relaxation moves every score a share of the way to its target: it keeps 1 - rate of

@@ -57,23 +57,30 @@ class Residents:
     # has to remember to refresh a cache that another process owns.
 
     def __post_init__(self):
-        self._changed: list[np.ndarray] = []
+        # Who changed, as a mask: marking is a scatter, and reading it back one pass over a byte
+        # per person (cheaper than sorting the week's tens of thousands of notes, and in order).
+        self._changed = np.zeros(self.age.shape[0], dtype=bool)
+        self._any_changed = False
         self._all_changed = True
 
     def take_changed(self) -> np.ndarray | None:
-        """People whose propensity inputs changed since the last call (None = everyone)."""
+        """People whose propensity inputs changed since the last call, in order (None = everyone)."""
         if self._all_changed:
-            self._all_changed, self._changed = False, []
+            self._all_changed = False
+            self._changed[:] = False
+            self._any_changed = False
             return None
-        if not self._changed:
+        if not self._any_changed:
             return np.zeros(0, dtype=np.int64)
-        idx = np.unique(np.concatenate(self._changed))
-        self._changed = []
+        idx = np.flatnonzero(self._changed)
+        self._changed[idx] = False
+        self._any_changed = False
         return idx
 
     def _note(self, idx: np.ndarray) -> None:
         if not self._all_changed and np.size(idx):
-            self._changed.append(np.asarray(idx, dtype=np.int64).ravel())
+            self._changed[idx] = True
+            self._any_changed = True
 
     def note(self, idx: np.ndarray) -> None:
         """Recompute these people's propensity at the next refresh (an input read against the

@@ -110,6 +110,13 @@ class World:
             yield slice(lo, min(lo + CHUNK, n))
 
     @cached_property
+    def compiled(self) -> bool:
+        """Whether the weekly passes use the compiled kernels (sn_sim/world/compiled.py): large
+        worlds do. Results are identical either way; only the time differs."""
+        from sn_sim.world.kernels import use_compiled
+        return use_compiled(self.residents.n)
+
+    @cached_property
     def agents_per_neighbourhood(self) -> np.ndarray:
         """Residents (agents) living in each neighbourhood, shape (n,); constant over a run."""
         return np.diff(self.layout.nb_start)
@@ -138,15 +145,19 @@ class World:
 
         Counted chunk by chunk of the (sorted) youth indices, so the temporaries stay small."""
         r, week, n = self.residents, self.clock.week, self.geo.n
-        # One count per (neighbourhood, state) pair, prisoners as a fourth state: a single
-        # bincount per chunk instead of a filter and three.
-        counts = np.zeros(4 * n, dtype=np.int64)
         idx = self.ages.youth_idx
-        for lo in range(0, idx.size, CHUNK):
-            sel = idx[lo:lo + CHUNK]
-            state = np.where(r.released_week[sel] <= week, r.gang[sel], np.uint8(IN_PRISON))
-            counts += np.bincount(r.neighbourhood[sel].astype(np.intp) * 4 + state, minlength=4 * n)
-        counts = counts.reshape(n, 4)
+        if self.compiled:
+            from sn_sim.world.compiled import youth_counts
+            counts = youth_counts(idx, r.released_week, r.gang, r.neighbourhood, week, n, IN_PRISON)
+        else:
+            # One count per (neighbourhood, state) pair, prisoners as a fourth state: a single
+            # bincount per chunk instead of a filter and three.
+            counts = np.zeros(4 * n, dtype=np.int64)
+            for lo in range(0, idx.size, CHUNK):
+                sel = idx[lo:lo + CHUNK]
+                state = np.where(r.released_week[sel] <= week, r.gang[sel], np.uint8(IN_PRISON))
+                counts += np.bincount(r.neighbourhood[sel].astype(np.intp) * 4 + state, minlength=4 * n)
+            counts = counts.reshape(n, 4)
         return counts[:, :IN_PRISON].sum(axis=1), counts[:, GANG_AT_RISK].copy(), counts[:, GANG_INVOLVED].copy()
 
 
