@@ -160,3 +160,33 @@ def test_a_property_crime_trend_leaves_violence_alone(quiet_scenario):
     falling = run(quiet_scenario.with_overrides({"trends.property_offending_per_year": -0.3}), seed=9).panel
     assert falling.property_offences.sum() < 0.8 * res.property_offences.sum()
     assert falling.violent_offences.sum() == pytest.approx(res.violent_offences.sum(), rel=0.05)
+
+
+def test_a_rebound_gives_back_part_of_the_fall_from_its_window_on(quiet_scenario):
+    """Paired on common random numbers: a rebound changes nothing before its window opens, then
+    more property offences happen than after the fall alone, fewer than with no trend at all."""
+    fall = {"trends.property_offending_per_year": -0.4, "trends.property_offending_from": "2016-01-04",
+            "trends.property_offending_until": "2016-12-26"}
+    flat = run(quiet_scenario, seed=9).panel
+    fallen = run(quiet_scenario.with_overrides(fall), seed=9).panel
+    rebound = run(quiet_scenario.with_overrides({**fall, "trends.property_rebound_per_year": 0.3,
+                                                 "trends.property_rebound_from": "2017-01-02",
+                                                 "trends.property_rebound_until": "2017-12-25"}), seed=9).panel
+    before, after = fallen.date < "2017-01-02", fallen.date >= "2017-03-06"
+    np.testing.assert_array_equal(fallen.offences[before], rebound.offences[before])
+    assert fallen.property_offences[after].sum() < rebound.property_offences[after].sum() < flat.property_offences[after].sum()
+
+
+@pytest.mark.parametrize("rebound, message", [
+    ({"trends.property_rebound_from": "2017-06-05"}, "property_rebound_from must not be before"),
+    ({"trends.property_rebound_per_year": 0.5}, "gives back more than the fall"),
+])
+def test_a_rebound_only_follows_and_never_exceeds_a_fall(quiet_scenario, rebound, message):
+    from sn_sim.errors import ScenarioError
+
+    trend = {"trends.property_offending_per_year": -0.2, "trends.property_offending_from": "2016-01-04",
+             "trends.property_offending_until": "2017-12-25", "trends.property_rebound_per_year": 0.1,
+             "trends.property_rebound_from": "2017-12-25", "trends.property_rebound_until": "2019-12-30"}
+    quiet_scenario.with_overrides(trend)  # valid: starts as the fall ends, gives back half
+    with pytest.raises(ScenarioError, match=message):
+        quiet_scenario.with_overrides({**trend, **rebound})

@@ -27,7 +27,7 @@ from sn_sim.scenario import load_scenario
 SCALE, REPLICATES, SEED, END = 0.05, 3, 11, "2017-12-25"
 # The shipped scenarios state the national trends of 2015-2019 (scenarios/parameters/
 # national_trends.toml); the world at rest is the one without a stated trend.
-NO_TREND = ["trends.property_offending_per_year=0", "trends.reporting_logit_per_year=0"]
+NO_TREND = ["trends.property_offending_per_year=0", "trends.property_rebound_per_year=0", "trends.reporting_logit_per_year=0"]
 
 # Relative tolerance on each quarter's pool-wide level against the first quarter's.
 TOLERANCE = {

@@ -359,7 +359,7 @@ def register(sub) -> None:
     p = sub.add_parser("validation", help="the validation report: stylised facts the model reproduces, against the literature")
     p.add_argument("--out", default="validation.md", metavar="FILE", help="markdown file to write (default validation.md)")
     p.add_argument("--scale", type=float, default=0.05, help="population scale (default 0.05)")
-    p.add_argument("--replicates", type=arguments.replicates, default=2, metavar="N", help="replicates (default 2)")
+    p.add_argument("--replicates", type=arguments.replicates, default=6, metavar="N", help="replicates (default 6: the effects' confidence intervals need a few)")
     p.add_argument("--seed", type=arguments.seed, default=0, metavar="S")
     p.add_argument("--workers", type=arguments.positive, default=None, metavar="N")
     p.add_argument("--force", action="store_true", help="replace an existing file")

@@ -255,9 +255,11 @@ def draw_offences(world: World) -> Offences:
     outlets = blocks.outlets.ravel()[target]
     p_violent = s.crime.violent_share * (1 + s.crime.alcohol_violence * outlets * world.places.alcohol[nb_target])
     violent = u[:, U_VIOLENT] < np.minimum(p_violent, s.crime.violent_share_max)
-    # A stated national fall in property crime (scenario trends): fewer property offences happen.
-    fall = np.exp(t.property_offending_per_year * world.clock.years_into(t.property_offending_from,
-                                                                         t.property_offending_until))
+    # A stated national fall in property crime, and the rebound that may follow it (scenario
+    # trends): fewer property offences happen. The schema keeps the sum at or below 0.
+    clock = world.clock
+    fall = np.exp(t.property_offending_per_year * clock.years_into(t.property_offending_from, t.property_offending_until)
+                  + t.property_rebound_per_year * clock.years_into(t.property_rebound_from, t.property_rebound_until))
     if fall < 1.0:
         happen = violent | (u[:, U_TREND] < fall)
         offenders, target, u, violent, nb_target = (x[happen] for x in (offenders, target, u, violent, nb_target))

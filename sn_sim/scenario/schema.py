@@ -251,6 +251,12 @@ class Trends(Section):
                                           json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
     property_offending_until: Date = Field(dt.date(2019, 12, 30), description="end of the property-offending trend's window",
                                            json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+    property_rebound_per_year: float = P(0.0, ge=0, le=1, unit="log change per year", description="rise of property offences per year of its window, after the fall: gives back part of the fall (the level reached stays at or below that before the fall)",
+                                         source=TREND_SOURCE)
+    property_rebound_from: Date = Field(dt.date(2019, 12, 30), description="start of the property-offending rebound's window (not before the fall's window ends)",
+                                        json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
+    property_rebound_until: Date = Field(dt.date(2019, 12, 30), description="end of the property-offending rebound's window",
+                                         json_schema_extra=source_extra("date", TREND_DATE_SOURCE))
     reporting_logit_per_year: float = P(0.0, ge=-2, le=2, unit="log-odds per year", description="change of every victim's log-odds of reporting per year of its window",
                                         source=TREND_SOURCE)
     reporting_from: Date = Field(dt.date(2015, 1, 5), description="start of the reporting trend's window",
@@ -260,10 +266,27 @@ class Trends(Section):
 
     @model_validator(mode="after")
     def _ordered(self):
-        for name in ("offending", "property_offending", "reporting"):
+        for name in ("offending", "property_offending", "property_rebound", "reporting"):
             if getattr(self, f"{name}_until") < getattr(self, f"{name}_from"):
                 raise ValueError(f"trends.{name}_until must not be before trends.{name}_from")
+        if self.property_rebound_per_year > 0:
+            # Property offences are thinned (docs/ODD.md §7.27): the trend can remove offences
+            # that would happen, never add any, so a rebound only gives back part of a fall.
+            if self.property_rebound_from < self.property_offending_until:
+                raise ValueError("trends.property_rebound_from must not be before trends.property_offending_until "
+                                 "(a rebound follows the fall)")
+            fall = self.property_offending_per_year * _years(self.property_offending_from, self.property_offending_until)
+            rebound = self.property_rebound_per_year * _years(self.property_rebound_from, self.property_rebound_until)
+            if fall + rebound > 1e-12:
+                raise ValueError(f"trends.property_rebound_per_year gives back more than the fall "
+                                 f"({rebound:.3f} against {-fall:.3f} in log change); with "
+                                 f"trends.property_offending_per_year = 0 set it to 0 too")
         return self
+
+
+def _years(start: dt.date, end: dt.date) -> float:
+    """Length of a trend's window in years (as the clock counts them: sn_sim.world.clock)."""
+    return (end - start).days / 365.25
 
 
 # --- Land use: where offences can happen ------------------------------------------------------
