@@ -72,7 +72,7 @@ def test_gang_moves_match_the_numpy_transitions(tiny_scenario, monkeypatch):
     monkeypatch.setenv(KERNELS_ENV, "numpy")
     model = SafeNeighbourhoodModel(tiny_scenario.with_overrides({"population.scale": 0.05}), rng=1)
     world = model.world
-    r, y = world.residents, world.scenario.youth
+    r = world.residents
     # Every state, age, enrolment and prison status in play.
     rng = np.random.default_rng(2)
     everyone = world.ages.gang_idx
@@ -86,12 +86,7 @@ def test_gang_moves_match_the_numpy_transitions(tiny_scenario, monkeypatch):
     youth_module._transitions(world, share, everyone, u_move, u_recover)
     expected = r.gang.copy()
     r.gang[:] = before
-    moved, new = compiled.gang_moves(
-        everyone, u_move, u_recover, r.released_week, world.clock.week, r.gang, r.age, y.max_age,
-        np.array([y.onset_rate, y.recruitment_rate, y.desistance_rate], dtype=np.float32), r.neighbourhood,
-        share, np.float32(y.peer_effect), r.program, youth_module.NO_PROGRAM, np.float32(y.enrolled_protection),
-        r.risk, np.float32(y.adult_desistance_factor), np.float32(y.recovery_rate), youth_module.GANG_AT_RISK,
-        youth_module.GANG_INVOLVED, youth_module.GANG_NONE, youth_module.NEXT_STATE)
+    moved, new = youth_module._compiled_moves(world, share, everyone, u_move, u_recover)
     r.gang[moved] = new
     assert np.array_equal(r.gang, expected)
     assert (expected != before).sum() > 10

@@ -47,20 +47,28 @@ def step_youth(world: World, gang_share: np.ndarray) -> None:
     # One draw per youth, prisoners included, so twin runs stay aligned (common random numbers).
     u_move, u_recover = rng.random(everyone.size), rng.random(everyone.size)
     if world.compiled:
-        y, r = world.scenario.youth, world.residents
-        from sn_sim.world.compiled import gang_moves
-        moved, new = gang_moves(
-            everyone, u_move, u_recover, r.released_week, world.clock.week, r.gang, r.age, y.max_age,
-            np.array([y.onset_rate, y.recruitment_rate, y.desistance_rate], dtype=np.float32), r.neighbourhood,
-            gang_share, np.float32(y.peer_effect), r.program, NO_PROGRAM, np.float32(y.enrolled_protection), r.risk,
-            np.float32(y.adult_desistance_factor), np.float32(y.recovery_rate), GANG_AT_RISK, GANG_INVOLVED,
-            GANG_NONE, NEXT_STATE)
-        r.set_gang(moved, new)
+        world.residents.set_gang(*_compiled_moves(world, gang_share, everyone, u_move, u_recover))
         return
     # The rest is elementwise: chunk by chunk, so temporaries stay in the CPU cache.
     for lo in range(0, everyone.size, CHUNK):
         part = slice(lo, lo + CHUNK)
         _transitions(world, gang_share, everyone[part], u_move[part], u_recover[part])
+
+
+def _compiled_moves(world: World, gang_share: np.ndarray, idx: np.ndarray, u_move: np.ndarray,
+                    u_recover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_transitions` as one compiled pass over all of ``idx`` (sn_sim/world/compiled.py):
+    who moves, and to which state. The hazards' parameters go in as float32, as NumPy computes
+    them below."""
+    from sn_sim.world.compiled import gang_moves
+
+    y, r = world.scenario.youth, world.residents
+    return gang_moves(
+        idx, u_move, u_recover, r.released_week, world.clock.week, r.gang, r.age, y.max_age,
+        np.array([y.onset_rate, y.recruitment_rate, y.desistance_rate], dtype=np.float32), r.neighbourhood,
+        gang_share, np.float32(y.peer_effect), r.program, NO_PROGRAM, np.float32(y.enrolled_protection), r.risk,
+        np.float32(y.adult_desistance_factor), np.float32(y.recovery_rate), GANG_AT_RISK, GANG_INVOLVED, GANG_NONE,
+        NEXT_STATE)
 
 
 def _transitions(world: World, gang_share: np.ndarray, idx: np.ndarray, u_move: np.ndarray,
