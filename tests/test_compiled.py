@@ -114,3 +114,25 @@ def test_large_worlds_take_the_compiled_path_and_the_choice_can_be_forced(monkey
     monkeypatch.setenv(KERNELS_ENV, "fast")
     with pytest.raises(SnSimError, match="SN_SIM_KERNELS='fast': expected one of auto, numpy, compiled"):
         use_compiled(10)
+
+
+def test_the_command_line_takes_the_compiled_path_for_a_large_world_with_the_same_results(tmp_path):
+    """As a user runs it: `sn-sim run` at scale 0.1 (about 225,000 residents) takes the compiled
+    path by itself; forced onto NumPy, the same command writes the same panel."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sn_sim = str(Path(sys.executable).parent / "sn-sim")
+    args = ["run", "no_intervention", "--scale", "0.1", "--set", "calendar.end=2015-03-30",
+            "--set", "calendar.burn_in_weeks=4", "--no-plots", "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != KERNELS_ENV}
+    for name, extra in (("auto", {}), ("numpy", {KERNELS_ENV: "numpy"})):
+        subprocess.run([sn_sim, *args, "--out", str(tmp_path / name)], env={**env, **extra}, check=True,
+                       capture_output=True, timeout=300)
+    auto, numpy_path = (pd.read_parquet(tmp_path / name / "panel.parquet") for name in ("auto", "numpy"))
+    assert len(auto) > 0 and auto.offences.sum() > 0
+    agents = auto[auto.week == 0].population.sum() * 0.1
+    assert agents >= COMPILED_MIN_RESIDENTS  # so the default path is the compiled one (use_compiled)
+    pd.testing.assert_frame_equal(auto, numpy_path)

@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 
 from sn_sim.api import run
-from sn_sim.scenario import load_scenario
+from sn_sim.scenario import load_scenario, without_trends
 
 SCALE, REPLICATES, SEED, END = 0.05, 3, 11, "2017-12-25"
 # The shipped scenarios state the national trends of 2015-2019 (scenarios/parameters/
 # national_trends.toml); the world at rest is the one without a stated trend.
-NO_TREND = ["trends.property_offending_per_year=0", "trends.property_rebound_per_year=0", "trends.reporting_logit_per_year=0"]
+NO_TREND = without_trends()
 
 # Relative tolerance on each quarter's pool-wide level against the first quarter's.
 TOLERANCE = {

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sn_sim.experiment.paired import markdown_table
-from sn_sim.scenario import Scenario, load_scenario
+from sn_sim.scenario import Scenario, load_scenario, without_trends
 
 # Pool-wide panel rates that must stay within +/-3% of their 2015 level without intervention
 # (issue "credible answers", deliverable 1; tests/test_steady_state.py checks the same at small scale).
@@ -118,7 +118,7 @@ def facts(scale: float = 0.05, replicates: int = 6, seed: int = 0, workers: int 
     over = [f"population.scale={scale}"]
     quiet = load_scenario("no_intervention", over)
     # The world at rest: no intervention and no stated trend (the shipped national trends off).
-    at_rest = load_scenario("no_intervention", over + ["trends.property_offending_per_year=0", "trends.property_rebound_per_year=0", "trends.reporting_logit_per_year=0"])
+    at_rest = load_scenario("no_intervention", over + without_trends())
     res = run(at_rest, seed=seed, replicates=replicates)
     out: list[Fact] = []
 

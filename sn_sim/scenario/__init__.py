@@ -10,10 +10,10 @@ from sn_sim.scenario.loading import (
     load_scenario, read_toml, scenario_json_schema, scenario_path, shipped_dir, shipped_path,
     shipped_scenario_names,
 )
-from sn_sim.scenario.schema import Scenario, format_validation_error, validate
+from sn_sim.scenario.schema import Scenario, format_validation_error, validate, without_trends
 
 __all__ = [
     "Scenario", "load_scenario", "validate", "format_validation_error", "scenario_json_schema",
     "apply_overrides", "get_key", "set_key", "flatten", "parse_assignments", "MISSING", "read_toml",
-    "scenario_path", "shipped_dir", "shipped_path", "shipped_scenario_names",
+    "scenario_path", "shipped_dir", "shipped_path", "shipped_scenario_names", "without_trends",
 ]

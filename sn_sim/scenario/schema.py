@@ -284,6 +284,12 @@ class Trends(Section):
         return self
 
 
+def without_trends() -> list[str]:
+    """Overrides that switch every stated national trend off (each ``trends.*_per_year`` to 0):
+    the world at rest (docs/ODD.md §5, §8), whatever trends a scenario states."""
+    return [f"trends.{name}=0" for name in Trends.model_fields if name.endswith("_per_year")]
+
+
 def _years(start: dt.date, end: dt.date) -> float:
     """Length of a trend's window in years (as the clock counts them: sn_sim.world.clock)."""
     return (end - start).days / 365.25
